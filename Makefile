@@ -1,0 +1,49 @@
+# The two commands a newcomer needs:
+#   make run    set up a virtualenv, migrate, load the catalog, create a demo org + key, serve on :8000
+#   make test   lint, type-check and run the whole test suite on the machine's PostgreSQL and Redis
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install lint typecheck pytest catalog bench
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py catalog_load
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/uvicorn openrouter_site.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+# Rebuild proxy/catalog/catalog.json from the snapshots in ../shared/data (or SNAPSHOTS=dir).
+catalog: $(STAMP)
+	$(BIN)/python -m proxy.catalog.build $(if $(SNAPSHOTS),--snapshots $(SNAPSHOTS))
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/gateway.py

@@ -1,0 +1,69 @@
+"""Shared fixtures: the healthchecks-style triad (owner, member, outsider) and keys.
+
+Tests run on the machine's real PostgreSQL and Redis (the test command sets DATABASE_URL and
+REDIS_URL). A missing service fails the run; nothing is mocked away.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+
+from accounts.models import User
+from organizations.models import Membership, Organization
+from organizations.services import IssuedKey, api_key_create, organization_create
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_services_required() -> None:
+    """In CI the suite must run on PostgreSQL and Redis, never silently on SQLite or memory."""
+    if os.environ.get("CI"):
+        assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "CI needs DATABASE_URL (PostgreSQL)"
+        assert settings.REDIS_URL, "CI needs REDIS_URL"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> None:
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@dataclass
+class Triad:
+    org: Organization
+    owner: User
+    admin: User
+    member: User
+    outsider: User
+    outsider_org: Organization
+
+
+@pytest.fixture
+def triad(db: None) -> Triad:
+    owner = User.objects.create_user("alice@example.com", "correct horse battery")
+    admin = User.objects.create_user("dana@example.com", "correct horse battery")
+    member = User.objects.create_user("bob@example.com", "correct horse battery")
+    outsider = User.objects.create_user("charlie@example.com", "correct horse battery")
+    org = organization_create(name="Acme", owner=owner)
+    Membership.objects.create(organization=org, user=admin, role=Membership.Role.ADMIN)
+    Membership.objects.create(organization=org, user=member, role=Membership.Role.MEMBER)
+    outsider_org = organization_create(name="Other Corp", owner=outsider)
+    return Triad(org=org, owner=owner, admin=admin, member=member, outsider=outsider, outsider_org=outsider_org)
+
+
+@pytest.fixture
+def api_key(triad: Triad) -> IssuedKey:
+    return api_key_create(organization=triad.org, name="test key", created_by=triad.owner)
+
+
+@pytest.fixture
+def management_key(triad: Triad) -> IssuedKey:
+    return api_key_create(organization=triad.org, name="mgmt", created_by=triad.owner, is_management=True)
