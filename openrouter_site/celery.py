@@ -18,3 +18,4 @@ app.conf.task_routes = {
     "analytics.*": {"queue": "analytics"},
 }
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="payment_tasks")

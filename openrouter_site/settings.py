@@ -120,6 +120,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "settle-usage": {"task": "billing.settle_usage", "schedule": 1.0},
     "release-expired-reservations": {"task": "billing.reservations_expire", "schedule": 30.0},
+    "crypto-scan": {"task": "billing.crypto_scan", "schedule": 15.0},
+    "auto-topup": {"task": "billing.auto_topup_check", "schedule": 60.0},
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -137,6 +139,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"

@@ -1,0 +1,1 @@
+from billing import admin_payments  # noqa: F401  (payments registers its models there)
