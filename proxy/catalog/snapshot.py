@@ -55,6 +55,109 @@ class ModelInfo:
 class CatalogSnapshot:
     models: Mapping[str, ModelInfo] = field(default_factory=dict)
     version: str = ""
+    # The platform's own upstream keys by provider slug, from <SLUG>_API_KEY (never in the database).
+    platform_keys: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, slug: str) -> ModelInfo | None:
         return self.models.get(slug)
+
+
+VERSION_KEY = "catalog:version"
+_local_version = 0
+
+
+def catalog_from_db() -> CatalogSnapshot:
+    """Build the snapshot from the database. Sync; runs at startup and when the version changes."""
+    from proxy.credentials import provider_env
+    from proxy.models import Endpoint, Model
+
+    by_model: dict[int, list[Candidate]] = {}
+    platform_keys: dict[str, str] = {}
+    endpoints = Endpoint.objects.filter(
+        is_enabled=True, provider__is_enabled=True, model__is_enabled=True
+    ).select_related("provider")
+    for ep in endpoints:
+        prov = ep.provider
+        api_key, base_override = provider_env(prov.slug)
+        if api_key:
+            platform_keys[prov.slug] = api_key
+        by_model.setdefault(ep.model_id, []).append(
+            Candidate(
+                endpoint_id=ep.pk,
+                model_slug="",  # filled below
+                provider_slug=prov.slug,
+                provider_name=prov.name,
+                tag=ep.tag,
+                adapter=prov.adapter,
+                base_url=(base_override or prov.base_url).rstrip("/"),
+                upstream_model=ep.upstream_model,
+                variant=ep.variant,
+                quantization=ep.quantization,
+                context_length=ep.context_length,
+                max_completion_tokens=ep.max_completion_tokens,
+                price=PriceCard(
+                    prompt=ep.prompt_nanos_per_mtok,
+                    completion=ep.completion_nanos_per_mtok,
+                    cache_read=ep.cache_read_nanos_per_mtok,
+                    cache_write=ep.cache_write_nanos_per_mtok,
+                    reasoning=ep.reasoning_nanos_per_mtok,
+                    request=ep.request_nanos,
+                    image=ep.image_nanos,
+                ),
+                supported_parameters=frozenset(ep.supported_parameters or ()),
+                retains_prompts=prov.retains_prompts,
+                trains_on_prompts=prov.trains_on_prompts,
+                zdr=prov.zdr,
+                supports_cancellation=prov.supports_cancellation,
+                connect_timeout_ms=prov.connect_timeout_ms,
+                first_byte_timeout_ms=prov.first_byte_timeout_ms,
+                idle_timeout_ms=prov.idle_timeout_ms,
+            )
+        )
+    models: dict[str, ModelInfo] = {}
+    for m in Model.objects.filter(is_enabled=True):
+        candidates = tuple(_with_model(c, m.slug) for c in by_model.get(m.pk, ()))
+        models[m.slug] = ModelInfo(
+            slug=m.slug,
+            name=m.name,
+            context_length=m.context_length,
+            supported_parameters=frozenset(m.supported_parameters or ()),
+            input_modalities=tuple(m.input_modalities or ()),
+            output_modalities=tuple(m.output_modalities or ()),
+            reasoning=m.reasoning,
+            candidates=candidates,
+        )
+    return CatalogSnapshot(models=models, version=str(_read_version_sync()), platform_keys=platform_keys)
+
+
+def _with_model(c: Candidate, slug: str) -> Candidate:
+    from dataclasses import replace
+
+    return replace(c, model_slug=slug)
+
+
+def _redis_sync() -> object | None:
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _read_version_sync() -> int:
+    client = _redis_sync()
+    if client is None:
+        return _local_version
+    raw = client.get(VERSION_KEY)  # type: ignore[attr-defined]
+    return int(raw or 0)
+
+
+def catalog_bump_version() -> None:
+    """Tell every gateway process that the catalog changed (call after the change is committed)."""
+    global _local_version
+    _local_version += 1
+    client = _redis_sync()
+    if client is not None:
+        client.incr(VERSION_KEY)  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""Bearer-key authentication for the hot path, from an in-process cache.
+
+The database is read only on a cache miss (in a thread, off the event loop). Entries live a few
+seconds, so disabling a key or changing its limit takes effect on every process within
+`KEY_CACHE_SECONDS` without a round trip per request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from asgiref.sync import sync_to_async
+from billing.gate import KeyState
+from django.utils import timezone
+
+from organizations.keys import key_hash
+from proxy.gateway.errors import GatewayError
+
+V = TypeVar("V")
+
+KEY_CACHE_SECONDS = 3.0
+UNKNOWN_KEY_CACHE_SECONDS = 1.0
+ORG_CACHE_SECONDS = 10.0
+_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    state: KeyState
+    disabled: bool
+    is_management: bool
+    expires_at: float | None  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class OrgContext:
+    byok_keys: dict[str, str]  # provider slug -> the organization's own upstream key
+    allow_platform_fallback: bool
+    log_prompts: bool
+
+
+class _TTLCache(Generic[V]):
+    def __init__(self) -> None:
+        self._items: dict[object, tuple[float, V]] = {}
+
+    def get(self, key: object) -> tuple[bool, V | None]:
+        hit = self._items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: object, value: V, ttl: float) -> None:
+        if len(self._items) >= _MAX_ENTRIES:
+            self._items.clear()  # crude but bounded: a burst of distinct keys cannot grow memory
+        self._items[key] = (time.monotonic() + ttl, value)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+_keys: _TTLCache[KeyRecord | None] = _TTLCache()
+_orgs: _TTLCache[OrgContext] = _TTLCache()
+
+
+def _load_key(digest: str) -> KeyRecord | None:
+    from organizations.models import ApiKey
+
+    row = ApiKey.objects.filter(hash=digest).first()
+    if row is None:
+        return None
+    return KeyRecord(
+        state=KeyState(
+            key_id=row.pk,
+            key_hash=row.hash,
+            org_id=row.organization_id,
+            limit_nanos=row.limit_nanos,
+            limit_reset=row.limit_reset,
+            include_byok_in_limit=row.include_byok_in_limit,
+            user_id=row.created_by_id,
+        ),
+        disabled=row.disabled,
+        is_management=row.is_management,
+        expires_at=row.expires_at.timestamp() if row.expires_at else None,
+    )
+
+
+def _load_org(org_id: int) -> OrgContext:
+    from organizations.byok import byok_keys_for_org
+    from organizations.models import Organization
+
+    org = Organization.objects.get(pk=org_id)
+    return OrgContext(
+        byok_keys=byok_keys_for_org(org_id),
+        allow_platform_fallback=org.byok_allow_platform_fallback,
+        log_prompts=org.log_prompts,
+    )
+
+
+def bearer_token(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise GatewayError(401, "No auth credentials found")
+    return token
+
+
+async def authenticate(authorization: str) -> KeyRecord:
+    """The inference key behind an `Authorization` header, or a 401/403 GatewayError."""
+    digest = key_hash(bearer_token(authorization))
+    found, record = _keys.get(digest)
+    if not found:
+        record = await sync_to_async(_load_key)(digest)
+        _keys.put(digest, record, KEY_CACHE_SECONDS if record else UNKNOWN_KEY_CACHE_SECONDS)
+    if record is None:
+        raise GatewayError(401, "User not found.")
+    if record.disabled:
+        raise GatewayError(401, "This API key is disabled.")
+    if record.expires_at is not None and record.expires_at <= timezone.now().timestamp():
+        raise GatewayError(401, "This API key has expired.")
+    if record.is_management:
+        raise GatewayError(403, "Management keys cannot be used for completions; create an inference key.")
+    return record
+
+
+async def org_context(org_id: int) -> OrgContext:
+    found, ctx = _orgs.get(org_id)
+    if not found or ctx is None:
+        ctx = await sync_to_async(_load_org)(org_id)
+        _orgs.put(org_id, ctx, ORG_CACHE_SECONDS)
+    return ctx
+
+
+def caches_clear() -> None:
+    """For tests that change keys or BYOK settings and expect the very next request to see it."""
+    _keys.clear()
+    _orgs.clear()

@@ -1,0 +1,56 @@
+"""The process's catalog snapshot: built once, rebuilt when another process bumps the version."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from proxy.catalog.snapshot import VERSION_KEY, CatalogSnapshot, catalog_from_db
+from proxy.gateway.redis import get_redis
+
+# How stale a process's catalog may be after an admin edit or `catalog_load`.
+CHECK_EVERY_SECONDS = 5.0
+
+_snapshot: CatalogSnapshot | None = None
+_checked_at = 0.0
+
+
+async def get_catalog() -> CatalogSnapshot:
+    global _snapshot, _checked_at
+    now = time.monotonic()
+    if _snapshot is not None and now - _checked_at < CHECK_EVERY_SECONDS:
+        return _snapshot
+    _checked_at = now
+    version = await _current_version()
+    if _snapshot is None or _snapshot.version != version:
+        _snapshot = await sync_to_async(catalog_from_db)()
+    return _snapshot
+
+
+async def _current_version() -> str:
+    if not settings.REDIS_URL:
+        from proxy.catalog import snapshot
+
+        return str(snapshot._local_version)
+    raw = await get_redis().get(VERSION_KEY)
+    return str(int(raw or 0))
+
+
+def reset_catalog() -> None:
+    """Forget the snapshot (tests that edit the catalog in-process)."""
+    global _snapshot
+    _snapshot = None
+
+
+def candidate_ids(catalog: CatalogSnapshot, models: Iterable[str]) -> list[int]:
+    """Endpoint ids the request might use, for one batched health lookup before routing."""
+    ids: list[int] = []
+    for slug in models:
+        for key in {slug, slug.split(":", 1)[0], slug.split(":", 1)[0] + ":free"}:
+            info = catalog.get(key)
+            if info is not None:
+                ids.extend(c.endpoint_id for c in info.candidates)
+    return ids

@@ -1,0 +1,257 @@
+"""Streaming completions as SSE, with the billing policy for abnormal streams (docs/billing-policy.md).
+
+- Bytes go to the client as soon as the upstream's arrive: every TCP read is decoded, translated
+  and sent in one ASGI message, nothing is buffered.
+- While nothing has been sent, `: OPENROUTER PROCESSING` comments keep the connection alive, and
+  a failing provider is replaced by the next one; once content has been sent, a failure becomes
+  one SSE error event with `finish_reason: "error"` (never a clean end), and what was delivered is
+  billed.
+- A client that disconnects cancels the upstream request (its connection is closed) and is billed
+  for what was generated: the provider's usage if it reported it, else an estimate from the
+  delivered text. Providers that cannot cancel keep generating and bill in full, so for them the
+  stream is drained in the background and the provider's final usage is billed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from proxy.gateway.errors import GatewayError
+from proxy.gateway.http import Receive, Send, end_body, send_chunk, send_error, start_sse
+from proxy.gateway.service import (
+    Call,
+    Outcome,
+    note_attempt,
+    record_health,
+    release,
+    response_headers,
+    settle,
+    upstream_call,
+    upstream_error,
+)
+from proxy.gateway.shape import DONE, KEEPALIVE, ChunkWriter
+from proxy.providers import get_adapter
+from proxy.providers.base import ProviderError
+from proxy.routing import Attempt
+from proxy.sse import SSEDecoder
+from proxy.transport import TransportError, UpstreamResponse, transport
+
+T = TypeVar("T")
+
+
+class _Stream:
+    """Per-request stream state, shared between the pump and the disconnect watcher."""
+
+    def __init__(self, call: Call, send: Send) -> None:
+        self.call = call
+        self._send = send
+        self.headers_sent = False
+        self.content_sent = False
+        self.client_gone = False
+        self.attempt: Attempt | None = None
+        self.response: UpstreamResponse | None = None
+        self.outcome: Outcome | None = None
+        self.keepalive_s = float(getattr(settings, "GATEWAY_KEEPALIVE_SECONDS", 2.0))
+
+    async def start(self, attempt: Attempt | None) -> None:
+        if not self.headers_sent:
+            self.headers_sent = True
+            await start_sse(self._send, response_headers(self.call, attempt))
+
+    async def write(self, data: bytes) -> None:
+        if not self.client_gone:
+            await send_chunk(self._send, data)
+
+    async def close(self) -> None:
+        if not self.client_gone:
+            await end_body(self._send)
+
+    async def keepalive(self, aw: Awaitable[T]) -> T:
+        """Await `aw`; until content flows, send a keep-alive comment every few seconds of waiting."""
+        if self.content_sent:
+            return await aw
+        task: asyncio.Future[T] = asyncio.ensure_future(aw)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.keepalive_s)
+                if done:
+                    return task.result()
+                await self.start(self.attempt)
+                await self.write(KEEPALIVE)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def run_stream(call: Call, send: Send, receive: Receive) -> None:
+    stream = _Stream(call, send)
+    pump = asyncio.ensure_future(_pump(stream))
+    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    try:
+        done, _ = await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if pump in done:
+            pump.result()
+            return
+        stream.client_gone = True
+        if stream.outcome is not None:
+            stream.outcome.cancelled = True
+        attempt = stream.attempt
+        if attempt is not None and not attempt.candidate.supports_cancellation and stream.response is not None:
+            await pump  # the provider bills the whole generation anyway: drain it and bill its own usage
+            return
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        await _bill_cancelled(stream)
+    finally:
+        watcher.cancel()
+        if not pump.done():
+            pump.cancel()
+
+
+async def _bill_cancelled(stream: _Stream) -> None:
+    outcome = stream.outcome
+    if outcome is None or not (outcome.has_output or outcome.usage is not None):
+        await release(stream.call)
+        return
+    outcome.cancelled = True
+    await settle(stream.call, outcome)
+
+
+async def _pump(stream: _Stream) -> None:
+    call = stream.call
+    for index, attempt in enumerate(call.attempts):
+        started = time.perf_counter()
+        stream.attempt = attempt
+        try:
+            await _attempt(stream, attempt, started)
+            return
+        except (ProviderError, TransportError) as exc:
+            status = (exc.upstream_status or exc.status) if isinstance(exc, ProviderError) else 0
+            note_attempt(call, attempt, status, started)
+            await record_health(attempt, ok=False, status=status, started=started)
+            retryable = not isinstance(exc, ProviderError) or exc.retryable
+            if not stream.content_sent and retryable and index + 1 < len(call.attempts):
+                continue
+            await _fail(stream, attempt, upstream_error(exc, attempt.candidate))
+            return
+
+
+async def _attempt(stream: _Stream, attempt: Attempt, started: float) -> None:
+    call = stream.call
+    http_call, timeouts = upstream_call(call, attempt, stream=True)
+    adapter = get_adapter(attempt.candidate.adapter)
+    response = await stream.keepalive(transport.post(http_call, timeouts))
+    if response.status >= 400:
+        body = await response.read()
+        raise adapter.map_error(response.status, response.headers, body)
+    stream.response = response
+    parser = adapter.stream_parser()
+    decoder = SSEDecoder()
+    writer = ChunkWriter(
+        generation_id=call.generation_id,
+        created=call.created,
+        model=attempt.model_slug,
+        provider_name=attempt.candidate.provider_name,
+        legacy=call.req.legacy_completion,
+    )
+    outcome = Outcome(attempt=attempt, usage=None, streamed=True)
+    stream.outcome = outcome
+    exclude_reasoning = bool(call.req.body.get("reasoning", {}).get("exclude"))
+    chunks: AsyncIterator[bytes] = response.iter_chunks()
+    while True:
+        try:
+            data = await stream.keepalive(chunks.__anext__())
+        except StopAsyncIteration:
+            break
+        out: list[bytes] = []
+        for event in decoder.feed(data):
+            choices = parser.feed(event)
+            if choices:
+                _observe(outcome, choices, first=not stream.content_sent and not out, exclude=exclude_reasoning)
+                out.append(writer.choices(choices))
+        outcome.usage = parser.usage
+        outcome.upstream_id = parser.upstream_id
+        if out:
+            if not stream.content_sent:
+                outcome.ttft_ms = int((time.perf_counter() - call.t0) * 1000)
+                await stream.start(attempt)
+                stream.content_sent = True
+            await stream.write(b"".join(out))
+    if not parser.finished:
+        raise TransportError("disconnected", "Upstream ended the stream before it finished")
+    note_attempt(call, attempt, 200, started)
+    usage, _ = await settle(call, outcome)
+    await stream.start(attempt)
+    await stream.write(writer.final(usage) + DONE)
+    await stream.close()
+    await record_health(
+        attempt, ok=True, status=200, started=started, ttft_ms=outcome.ttft_ms, tokens=usage["completion_tokens"]
+    )
+
+
+def _observe(outcome: Outcome, choices: list[dict[str, Any]], *, first: bool, exclude: bool) -> None:
+    """Track what the client receives (for estimates and the record) and normalize the deltas."""
+    for choice in choices:
+        delta = choice.get("delta")
+        if delta is None:
+            delta = choice["delta"] = {}
+        if first:
+            delta.setdefault("role", "assistant")
+            first = False
+        if exclude:
+            delta.pop("reasoning", None)
+            delta.pop("reasoning_details", None)
+        content = delta.get("content")
+        if content:
+            outcome.delivered_chars += len(content)
+            outcome.has_output = True
+        reasoning = delta.get("reasoning")
+        if reasoning:
+            outcome.delivered_chars += len(reasoning)
+            outcome.has_output = True
+        for tool_call in delta.get("tool_calls") or ():
+            outcome.has_output = True
+            outcome.delivered_chars += len((tool_call.get("function") or {}).get("arguments") or "")
+        if choice.get("finish_reason"):
+            outcome.finish_reason = choice["finish_reason"]
+            outcome.native_finish_reason = choice.get("native_finish_reason") or choice["finish_reason"]
+
+
+async def _fail(stream: _Stream, attempt: Attempt, error: GatewayError) -> None:
+    """No provider can finish this request. Bill what reached the client; tell it how it ended."""
+    call = stream.call
+    outcome = stream.outcome
+    usage: dict[str, Any] | None = None
+    if stream.content_sent and outcome is not None:
+        outcome.truncated = True
+        outcome.finish_reason = "error"
+        usage, _ = await settle(call, outcome)
+    else:
+        await release(call)
+    if not stream.headers_sent:
+        error.headers.update(response_headers(call))
+        await send_error(stream._send, error)
+        return
+    writer = ChunkWriter(
+        generation_id=call.generation_id,
+        created=call.created,
+        model=attempt.model_slug,
+        provider_name=attempt.candidate.provider_name,
+        legacy=call.req.legacy_completion,
+    )
+    metadata = dict(error.metadata or {})
+    message = error.message if error.status < 500 else "The provider stopped responding mid-stream"
+    await stream.write(writer.error({"code": error.status, "message": message, "metadata": metadata}, usage))
+    await stream.close()
