@@ -114,3 +114,31 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.label})"
+
+
+class ProviderCredential(models.Model):
+    """BYOK: an organization's own key for one upstream provider, encrypted at rest.
+
+    The plaintext is written once and never rendered again; pages and the admin show `hint` only.
+    `organizations.byok` is the only code that encrypts or decrypts `secret_encrypted`.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="provider_credentials")
+    provider_slug = models.SlugField(max_length=60, help_text="The upstream provider, e.g. openai or anthropic")
+    secret_encrypted = models.TextField(editable=False, help_text="Fernet token; never shown")
+    hint = models.CharField(max_length=20, help_text="Last characters of the secret, e.g. ...abcd")
+    is_enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider_slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "provider_slug"], name="unique_credential_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_slug} for {self.organization} ({self.hint})"

@@ -1,5 +1,14 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from billing.api import views
+
+urlpatterns = [
+    re_path(r"^keys/?$", views.KeysView.as_view(), name="api-keys"),
+    re_path(r"^keys/(?P<key_hash>[0-9a-fA-F]{1,64})/?$", views.KeyDetailView.as_view(), name="api-key-detail"),
+    path("key", views.CurrentKeyView.as_view(), name="api-current-key"),
+    path("auth/key", views.CurrentKeyView.as_view(), name="api-auth-key"),
+    re_path(r"^credits/?$", views.CreditsView.as_view(), name="api-credits"),
+    re_path(r"^generation/?$", views.GenerationView.as_view(), name="api-generation"),
+]
