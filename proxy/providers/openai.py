@@ -1,0 +1,267 @@
+"""OpenAI Chat Completions, and every OpenAI-compatible host (DeepInfra, Together, Groq, vLLM, ...).
+
+Our canonical format already is this format, so the adapter mostly forwards: it renames the model,
+maps `reasoning` to `reasoning_effort`, asks for streamed usage, and strips what the strict hosts
+(OpenAI itself, Azure) reject. Compatible hosts that return their chain of thought as
+`reasoning_content` (DeepSeek, vLLM, SGLang) or `reasoning` get it mapped to `reasoning`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Required, TypedDict
+
+from billing.pricing import Usage
+from proxy.providers._common import (
+    classify,
+    dumps,
+    effort_from_budget,
+    header,
+    loads,
+    normalize_finish,
+    parse_retry_after,
+    reasoning_disabled,
+    reasoning_of,
+)
+from proxy.providers.base import HttpCall, ParsedCompletion, ProviderError, Target
+from proxy.schemas import ChatRequest, ChunkChoice, Message
+from proxy.sse import SSEEvent
+
+# Hosts that validate strictly: unknown parameters and unknown content-part keys are a 400 there.
+STRICT_HOSTS = frozenset({"openai", "azure"})
+_NON_OPENAI_PARAMS = frozenset({"top_k", "repetition_penalty", "min_p", "top_a", "cache_control"})
+_FORWARDED = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "min_p",
+    "top_a",
+    "seed",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "stop",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "prediction",
+    "verbosity",
+    "user",
+    "prompt_cache_key",
+    "service_tier",
+    "web_search_options",
+    "modalities",
+    "cache_control",
+)
+_OPENAI_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+
+
+class OpenAIStreamOptions(TypedDict):
+    include_usage: bool
+
+
+class OpenAIRequest(TypedDict, total=False):
+    """The subset of the upstream body this adapter writes itself; forwarded fields keep our shapes."""
+
+    model: Required[str]
+    messages: Required[list[dict[str, Any]]]
+    max_tokens: int
+    max_completion_tokens: int
+    reasoning_effort: str
+    parallel_tool_calls: bool
+    stream: bool
+    stream_options: OpenAIStreamOptions
+
+
+def _message_out(message: Message, strict: bool) -> dict[str, Any]:
+    # Reasoning passed back by clients is OpenRouter's extension; plain OpenAI-compatible hosts
+    # reject or ignore it, and it carries other providers' signatures that mean nothing here.
+    out: dict[str, Any] = {k: v for k, v in message.items() if k not in ("reasoning", "reasoning_details")}
+    content = out.get("content")
+    if strict and isinstance(content, list):
+        out["content"] = [{k: v for k, v in part.items() if k != "cache_control"} for part in content]
+    return out
+
+
+def _reasoning_effort(request: ChatRequest) -> str | None:
+    if reasoning_disabled(request):
+        normalized = request.get("reasoning")
+        return "none" if normalized and normalized.get("effort") == "none" else None
+    reasoning = reasoning_of(request)
+    if reasoning is None:
+        return None
+    effort = reasoning.get("effort")
+    if effort:
+        return "xhigh" if effort == "max" else effort if effort in _OPENAI_EFFORTS else "medium"
+    budget = reasoning.get("max_tokens")
+    if budget:
+        return effort_from_budget(budget, request.get("max_tokens"))
+    return "medium"
+
+
+def _usage(raw: Mapping[str, Any] | None) -> Usage | None:
+    if not raw:
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    cached = prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0  # DeepSeek
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(cached),
+        cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+def _error_message(raw: object) -> str | None:
+    if isinstance(raw, dict):
+        err = raw.get("error", raw)
+        if isinstance(err, str):
+            return err
+        if isinstance(err, dict):
+            for key in ("message", "detail"):
+                if isinstance(err.get(key), str) and err[key]:
+                    return str(err[key])
+    return None
+
+
+def _stream_error(raw: dict[str, Any]) -> ProviderError:
+    err = raw.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 502
+    return classify(status, _error_message(raw), raw)
+
+
+class OpenAIStreamParser:
+    def __init__(self) -> None:
+        self.upstream_id = ""
+        self.usage: Usage | None = None
+        self.finished = False
+        self.system_fingerprint: str | None = None
+        self.service_tier: str | None = None
+        self._started: set[int] = set()
+        self._tool_indexes: set[int] = set()
+
+    def feed(self, event: SSEEvent) -> list[ChunkChoice]:
+        if event.data == "[DONE]":
+            self.finished = True
+            return []
+        obj = loads(event.data)
+        if not isinstance(obj, dict):
+            return []
+        if obj.get("error"):
+            raise _stream_error(obj)
+        self.upstream_id = obj.get("id") or self.upstream_id
+        self.system_fingerprint = obj.get("system_fingerprint") or self.system_fingerprint
+        self.service_tier = obj.get("service_tier") or self.service_tier
+        if obj.get("usage"):
+            self.usage = _usage(obj["usage"])
+        out: list[ChunkChoice] = []
+        for choice in obj.get("choices") or ():
+            index = choice.get("index", 0)
+            delta = dict(choice.get("delta") or {})
+            alias = delta.pop("reasoning_content", None)
+            if alias and not delta.get("reasoning"):
+                delta["reasoning"] = alias
+            if delta.get("tool_calls"):
+                self._tool_indexes.add(index)
+            if index not in self._started and delta:
+                self._started.add(index)
+                delta.setdefault("role", "assistant")
+            native = choice.get("finish_reason")
+            out.append(
+                {
+                    "index": index,
+                    "delta": delta,  # type: ignore[typeddict-item]
+                    "finish_reason": normalize_finish(native, has_tool_calls=index in self._tool_indexes),  # type: ignore[typeddict-item]
+                    "native_finish_reason": native,
+                    "logprobs": choice.get("logprobs"),
+                }
+            )
+        return out
+
+
+class OpenAIAdapter:
+    """OpenAI itself and any host speaking its Chat Completions dialect, chosen by `Target.base_url`."""
+
+    kind = "openai"
+
+    def build_request(self, request: ChatRequest, target: Target, *, stream: bool) -> HttpCall:
+        strict = target.provider_slug.split("/", 1)[0] in STRICT_HOSTS
+        body: OpenAIRequest = {
+            "model": target.upstream_model,
+            "messages": [_message_out(m, strict) for m in request["messages"]],
+        }
+        loose: dict[str, Any] = body  # type: ignore[assignment]
+        for key in _FORWARDED:
+            if key in request and not (strict and key in _NON_OPENAI_PARAMS):
+                loose[key] = request[key]  # type: ignore[literal-required]
+        if "max_tokens" in request:
+            # OpenAI's reasoning models refuse `max_tokens`; every other host still expects it.
+            body["max_completion_tokens" if strict else "max_tokens"] = request["max_tokens"]
+        if request.get("tools") and "parallel_tool_calls" in request:
+            body["parallel_tool_calls"] = request["parallel_tool_calls"]
+        effort = _reasoning_effort(request)
+        if effort:
+            body["reasoning_effort"] = effort
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        headers = {
+            "Authorization": f"Bearer {target.api_key}",
+            "Content-Type": "application/json",
+            **target.extra_headers,
+        }
+        return HttpCall(url=target.base_url.rstrip("/") + "/chat/completions", headers=headers, body=dumps(body))
+
+    def parse_response(self, body: bytes) -> ParsedCompletion:
+        obj = loads(body)
+        if isinstance(obj, dict) and obj.get("error"):
+            raise _stream_error(obj)  # some hosts answer 200 with an error body
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            raise ProviderError(502, "Provider returned an invalid response", raw=obj, retryable=True)
+        choices = [self._choice(c) for c in obj["choices"]]
+        return ParsedCompletion(
+            upstream_id=obj.get("id") or "",
+            choices=choices,
+            usage=_usage(obj.get("usage")),
+            system_fingerprint=obj.get("system_fingerprint"),
+            service_tier=obj.get("service_tier"),
+        )
+
+    @staticmethod
+    def _choice(choice: Mapping[str, Any]) -> dict[str, Any]:
+        msg = choice.get("message") or {}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": msg.get("content"),
+            "refusal": msg.get("refusal"),
+            "reasoning": msg.get("reasoning") or msg.get("reasoning_content"),
+        }
+        if msg.get("reasoning_details"):
+            message["reasoning_details"] = msg["reasoning_details"]
+        tool_calls = msg.get("tool_calls")
+        if tool_calls:
+            message["tool_calls"] = [{"index": i, **call} for i, call in enumerate(tool_calls)]
+        for extra in ("images", "audio", "annotations"):
+            if msg.get(extra):
+                message[extra] = msg[extra]
+        native = choice.get("finish_reason")
+        return {
+            "index": choice.get("index", 0),
+            "message": message,
+            "finish_reason": normalize_finish(native, has_tool_calls=bool(tool_calls)),
+            "native_finish_reason": native,
+            "logprobs": choice.get("logprobs"),
+        }
+
+    def stream_parser(self) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        raw = loads(body)
+        return classify(status, _error_message(raw), raw, retry_after=parse_retry_after(header(headers, "retry-after")))
