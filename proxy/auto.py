@@ -1,0 +1,83 @@
+"""`openrouter/auto`: pick models for a request by a documented, configurable rule (contract 5.4).
+
+OpenRouter ranks models by a task classifier and community spend; we have neither, so the rule is
+explicit and predictable:
+
+1. the ranking is the setting AUTO_ROUTER_MODELS (env, comma-separated model ids, best first); when
+   it is empty, every catalog model (no variants, no `openrouter/*`) from cheapest to dearest by
+   its cheapest endpoint's prompt + completion price (OpenRouter's default cost tier is "low");
+2. the auto-router plugin's `allowed_models` / `excluded_models` wildcards (`anthropic/*`) narrow it;
+3. a model qualifies when it can serve the request: tools if the request has tools, every input
+   modality the prompt carries (images, audio), and enough context for prompt + max_tokens;
+4. the first AUTO_ROUTER_FALLBACKS (default 3) qualifying models become primary + fallbacks.
+
+Nothing qualifying is a 404 "No models match your request and model restrictions".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from openrouter_site.env import env_int, env_list
+from proxy.catalog.snapshot import CatalogSnapshot, ModelInfo
+from proxy.prefs import RoutingError
+
+if TYPE_CHECKING:
+    from proxy.routing import RouteRequest
+
+AUTO_ROUTER = "openrouter/auto"
+
+
+def configured_models() -> list[str]:
+    return list(getattr(settings, "AUTO_ROUTER_MODELS", None) or env_list("AUTO_ROUTER_MODELS", ""))
+
+
+def fallback_count() -> int:
+    return int(getattr(settings, "AUTO_ROUTER_FALLBACKS", None) or env_int("AUTO_ROUTER_FALLBACKS", 3))
+
+
+def _cheapest(info: ModelInfo) -> int:
+    return min((c.price.prompt + c.price.completion for c in info.candidates), default=0)
+
+
+def default_ranking(catalog: CatalogSnapshot) -> list[str]:
+    eligible = [info for slug, info in catalog.models.items() if ":" not in slug and not slug.startswith("openrouter/")]
+    eligible.sort(key=lambda info: (_cheapest(info), info.slug))
+    return [info.slug for info in eligible]
+
+
+def _serves(info: ModelInfo, req: RouteRequest) -> bool:
+    if not info.candidates:
+        return False
+    if "tools" in req.params and not any("tools" in c.supported_parameters for c in info.candidates):
+        return False
+    wanted = req.input_modalities - {"text", "file"}
+    if wanted and not wanted <= set(info.input_modalities):
+        return False
+    context = max([info.context_length, *(c.context_length for c in info.candidates)])
+    return context <= 0 or req.prompt_tokens + (req.max_tokens or 0) <= context
+
+
+def _allowed(slug: str, req: RouteRequest) -> bool:
+    if req.auto_allowed and not any(fnmatchcase(slug, pattern) for pattern in req.auto_allowed):
+        return False
+    return not any(fnmatchcase(slug, pattern) for pattern in req.auto_excluded)
+
+
+def auto_models(req: RouteRequest, catalog: CatalogSnapshot, ranking: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The model ids `openrouter/auto` routes this request to, best first."""
+    ranked = list(ranking) if ranking is not None else (configured_models() or default_ranking(catalog))
+    picked: list[str] = []
+    for slug in ranked:
+        info = catalog.get(slug)
+        if info is not None and slug not in picked and _allowed(slug, req) and _serves(info, req):
+            picked.append(slug)
+        if len(picked) >= fallback_count():
+            break
+    if not picked:
+        raise RoutingError(404, "No models match your request and model restrictions", {"error_type": "not_found"})
+    return tuple(picked)

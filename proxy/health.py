@@ -1,0 +1,605 @@
+"""Endpoint health: rolling error counts, latency, throughput and a circuit breaker, shared by every
+gateway process through Redis (an in-process store when REDIS_URL is empty).
+
+Routing reads a `HealthView` (one Redis round trip per request); the gateway calls `record()` after
+each attempt (one round trip). The rules, all configurable (see docs/routing.md):
+
+* outage: at least HEALTH_OUTAGE_MIN_ERRORS failures (5xx, timeouts, invalid responses, and 429s)
+  in the last 30 s, and no fewer failures than successes. Routing deprioritizes, never excludes.
+* circuit breaker: opens after HEALTH_CB_FAILURES consecutive failures, or when the error rate over
+  the last HEALTH_CB_WINDOW_S seconds reaches HEALTH_CB_ERROR_RATE with at least
+  HEALTH_CB_MIN_REQUESTS requests. 429s never open it (a busy provider is not a broken one).
+  While open, routing skips the endpoint. After HEALTH_CB_COOLDOWN_S one caller of `view()` is
+  granted the half-open probe (exclusively, for HEALTH_CB_PROBE_TTL_S); the probe's success closes
+  the circuit, its failure reopens it for another cool-down.
+* uptime: success / (success + errors) per 5 min, 30 min and 1 day; 429s count as neither
+  (contract 10.5).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis as redis_sync
+import redis.asyncio as redis_async
+from django.conf import settings
+
+from openrouter_site.env import env_str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    recent_outage: bool = False
+    circuit_open: bool = False  # skip it: open and cooling down, or another caller holds the probe
+    half_open_probe: bool = False  # this caller holds the one probe request after the cool-down
+    latency_p50_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    throughput_p50: float | None = None  # tokens per second
+    uptime_5m: float | None = None  # percentages, None without data
+    uptime_30m: float | None = None
+    uptime_1d: float | None = None
+    retry_after_s: float | None = None  # while open: seconds left in the cool-down
+
+
+HEALTHY = EndpointHealth()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthView:
+    by_endpoint: Mapping[int, EndpointHealth] = field(default_factory=dict)
+
+    def get(self, endpoint_id: int) -> EndpointHealth:
+        return self.by_endpoint.get(endpoint_id, HEALTHY)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """Thresholds, read once from settings (each with an environment default of the same name)."""
+
+    cb_failures: int = 5
+    cb_error_rate: float = 0.5
+    cb_min_requests: int = 10
+    cb_window_s: int = 60
+    cb_cooldown_s: float = 30.0
+    cb_probe_ttl_s: float = 30.0
+    outage_window_s: int = 30
+    outage_min_errors: int = 2
+    sample_cap: int = 500
+    p50_window_s: int = 300
+
+    @property
+    def slot_ms(self) -> int:
+        return SLOT_MS
+
+    @property
+    def slots(self) -> int:
+        # Ring of 10-second buckets long enough for both windows, plus the bucket being filled.
+        return -(-max(self.cb_window_s, self.outage_window_s) // (SLOT_MS // 1000)) + 1
+
+    @classmethod
+    def from_settings(cls) -> HealthConfig:
+        def number(name: str, default: float) -> float:
+            value = getattr(settings, name, None)
+            return float(value if value is not None else env_str(name, "") or default)
+
+        return cls(
+            cb_failures=int(number("HEALTH_CB_FAILURES", 5)),
+            cb_error_rate=number("HEALTH_CB_ERROR_RATE", 0.5),
+            cb_min_requests=int(number("HEALTH_CB_MIN_REQUESTS", 10)),
+            cb_window_s=int(number("HEALTH_CB_WINDOW_S", 60)),
+            cb_cooldown_s=number("HEALTH_CB_COOLDOWN_S", 30),
+            cb_probe_ttl_s=number("HEALTH_CB_PROBE_TTL_S", 30),
+            outage_min_errors=int(number("HEALTH_OUTAGE_MIN_ERRORS", 2)),
+        )
+
+
+SLOT_MS = 10_000
+MINUTES_PER_DAY = 1_440
+
+
+def throughput(tokens: int | None, duration_ms: float | None, ttft_ms: float | None) -> float | None:
+    """Output tokens per second while generating (after the first token when we know when that was)."""
+    if not tokens or not duration_ms:
+        return None
+    generating = duration_ms - ttft_ms if ttft_ms is not None and duration_ms > ttft_ms else duration_ms
+    return tokens / (generating / 1000) if generating > 0 else None
+
+
+def _median(values: list[float]) -> float | None:
+    return percentile(values, 50)
+
+
+def percentile(values: list[float], pct: int) -> float | None:
+    """Nearest-rank percentile (no interpolation, so every reported value was really observed)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(-(-pct * len(ordered) // 100), 1)
+    return ordered[rank - 1]
+
+
+class HealthStore:
+    """Where endpoint health lives; `get_health_store()` picks Redis or in-process memory."""
+
+    def __init__(self, config: HealthConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config or HealthConfig.from_settings()
+        self.clock = clock
+
+    async def view(self, endpoint_ids: Iterable[int]) -> HealthView:
+        raise NotImplementedError
+
+    async def record(
+        self,
+        endpoint_id: int,
+        *,
+        ok: bool,
+        rate_limited: bool = False,
+        latency_ms: float | None = None,
+        ttft_ms: float | None = None,
+        tokens: int | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
+        raise NotImplementedError
+
+
+# --- in-process store -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Endpoint:
+    consecutive: int = 0
+    open_until: float = 0.0  # ms; 0 = closed
+    probe_until: float = 0.0  # ms; a probe is out until then
+    ring: dict[int, list[int]] = field(default_factory=dict)  # slot -> [ok, err, rate_limited]
+    minutes: dict[int, list[int]] = field(default_factory=dict)  # minute -> [ok, err]
+    samples: deque[tuple[float, float | None, float | None, float | None]] = field(default_factory=deque)
+
+
+class MemoryHealthStore(HealthStore):
+    """The embedded single-process default (no REDIS_URL). Same rules as the Redis store's scripts."""
+
+    def __init__(self, config: HealthConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(config, clock)
+        self._endpoints: dict[int, _Endpoint] = {}
+        self._lock = threading.Lock()  # stats() is called from sync views in other threads
+
+    def _window(self, ep: _Endpoint, slot: int, width: int) -> tuple[int, int, int]:
+        ok = err = limited = 0
+        for s in range(slot - width + 1, slot + 1):
+            bucket = ep.ring.get(s)
+            if bucket:
+                ok, err, limited = ok + bucket[0], err + bucket[1], limited + bucket[2]
+        return ok, err, limited
+
+    def _health(self, ep: _Endpoint, now_ms: float) -> EndpointHealth:
+        cfg = self.config
+        slot = int(now_ms // SLOT_MS)
+        ok, err, limited = self._window(ep, slot, cfg.outage_window_s * 1000 // SLOT_MS)
+        failures = err + limited
+        outage = failures >= cfg.outage_min_errors and failures >= ok
+        state, retry = _circuit(ep, now_ms, cfg)
+        cutoff = now_ms - cfg.p50_window_s * 1000
+        recent = [s for s in ep.samples if s[0] >= cutoff]
+        return EndpointHealth(
+            recent_outage=outage,
+            circuit_open=state == "open",
+            half_open_probe=state == "probe",
+            latency_p50_ms=_median([s[1] for s in recent if s[1] is not None]),
+            ttft_p50_ms=_median([s[2] for s in recent if s[2] is not None]),
+            throughput_p50=_median([s[3] for s in recent if s[3] is not None]),
+            retry_after_s=retry,
+        )
+
+    async def view(self, endpoint_ids: Iterable[int]) -> HealthView:
+        now_ms = self.clock() * 1000
+        with self._lock:
+            return HealthView(
+                {eid: self._health(ep, now_ms) for eid in endpoint_ids if (ep := self._endpoints.get(eid)) is not None}
+            )
+
+    async def record(
+        self,
+        endpoint_id: int,
+        *,
+        ok: bool,
+        rate_limited: bool = False,
+        latency_ms: float | None = None,
+        ttft_ms: float | None = None,
+        tokens: int | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        now_ms = self.clock() * 1000
+        cfg = self.config
+        with self._lock:
+            ep = self._endpoints.setdefault(endpoint_id, _Endpoint())
+            slot = int(now_ms // SLOT_MS)
+            for old in [s for s in ep.ring if s <= slot - cfg.slots]:
+                del ep.ring[old]
+            bucket = ep.ring.setdefault(slot, [0, 0, 0])
+            bucket[2 if rate_limited else (0 if ok else 1)] += 1
+            if not rate_limited:
+                minute = int(now_ms // 60_000)
+                ep.minutes.setdefault(minute, [0, 0])[0 if ok else 1] += 1
+                for old in [m for m in ep.minutes if m <= minute - MINUTES_PER_DAY]:
+                    del ep.minutes[old]
+            if ok:
+                ep.consecutive = 0
+                if ep.open_until:
+                    # Closed by a success: start clean so old errors do not trip it again at once.
+                    ep.open_until = ep.probe_until = 0.0
+                    ep.ring.clear()
+                    ep.ring[slot] = [1, 0, 0]
+                tps = throughput(tokens, duration_ms, ttft_ms)
+                if latency_ms is not None or ttft_ms is not None or tps is not None:
+                    ep.samples.appendleft((now_ms, latency_ms, ttft_ms, tps))
+                    while len(ep.samples) > cfg.sample_cap:
+                        ep.samples.pop()
+            elif not rate_limited:
+                ep.consecutive += 1
+                if _should_open(ep, now_ms, cfg, self._window(ep, slot, cfg.cb_window_s * 1000 // SLOT_MS)):
+                    ep.open_until = now_ms + cfg.cb_cooldown_s * 1000
+                    ep.probe_until = 0.0
+
+    def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
+        now_ms = self.clock() * 1000
+        with self._lock:
+            out: dict[int, dict[str, Any]] = {}
+            for eid in endpoint_ids:
+                ep = self._endpoints.get(eid, _Endpoint())
+                out[eid] = _stats_dict({m: (v[0], v[1]) for m, v in ep.minutes.items()}, list(ep.samples), now_ms)
+            return out
+
+
+def _circuit(ep: _Endpoint, now_ms: float, cfg: HealthConfig) -> tuple[str, float | None]:
+    """closed / open / probe for this caller; claiming the probe is part of looking (atomic in Redis)."""
+    if not ep.open_until:
+        return "closed", None
+    if now_ms < ep.open_until:
+        return "open", (ep.open_until - now_ms) / 1000
+    if ep.probe_until <= now_ms:
+        ep.probe_until = now_ms + cfg.cb_probe_ttl_s * 1000
+        return "probe", None
+    return "open", (ep.probe_until - now_ms) / 1000
+
+
+def _should_open(ep: _Endpoint, now_ms: float, cfg: HealthConfig, window: tuple[int, int, int]) -> bool:
+    if ep.open_until:
+        # Failures while cooling down are stragglers from before; after it, any failure (the probe's) reopens.
+        return now_ms >= ep.open_until
+    if ep.consecutive >= cfg.cb_failures:
+        return True
+    ok, err, _ = window
+    return ok + err >= cfg.cb_min_requests and err >= cfg.cb_error_rate * (ok + err)
+
+
+def _stats_dict(
+    minutes: Mapping[int, tuple[int, int]],
+    samples: list[tuple[float, float | None, float | None, float | None]],
+    now_ms: float,
+) -> dict[str, Any]:
+    minute = int(now_ms // 60_000)
+
+    def uptime(span: int) -> float | None:
+        ok = sum(v[0] for m, v in minutes.items() if m > minute - span)
+        err = sum(v[1] for m, v in minutes.items() if m > minute - span)
+        return round(100 * ok / (ok + err), 2) if ok + err else None
+
+    recent = [s for s in samples if s[0] >= now_ms - 30 * 60_000]
+    ttft = [s[2] for s in recent if s[2] is not None] or [s[1] for s in recent if s[1] is not None]
+    tps = [s[3] for s in recent if s[3] is not None]
+
+    def percentiles(values: list[float]) -> dict[str, float] | None:
+        if not values:
+            return None
+        return {f"p{p}": round(percentile(values, p) or 0.0, 2) for p in (50, 75, 90, 99)}
+
+    return {
+        "uptime_last_5m": uptime(5),
+        "uptime_last_30m": uptime(30),
+        "uptime_last_1d": uptime(MINUTES_PER_DAY),
+        "latency_last_30m": percentiles(ttft),
+        "throughput_last_30m": percentiles(tps),
+    }
+
+
+# --- Redis store (shared by every gateway process) --------------------------------------------------
+
+_RECORD_LUA = """
+local now = tonumber(ARGV[1])
+local kind = ARGV[2]
+local R = tonumber(ARGV[4])
+local st = KEYS[1]
+local slot = math.floor(now / tonumber(ARGV[5]))
+local i = slot % R
+local function reset(idx, s)
+  redis.call('HSET', st, 'b' .. idx, s, 'k' .. idx, 0, 'e' .. idx, 0, 'r' .. idx, 0)
+end
+if tonumber(redis.call('HGET', st, 'b' .. i) or '-1') ~= slot then reset(i, slot) end
+local counter = 'r'
+if kind == 'ok' then counter = 'k' elseif kind == 'err' then counter = 'e' end
+redis.call('HINCRBY', st, counter .. i, 1)
+if kind ~= 'rl' then
+  local minute = math.floor(now / 60000)
+  local mkey = KEYS[3]
+  if kind == 'ok' then mkey = KEYS[2] end
+  redis.call('HINCRBY', mkey, tostring(minute), 1)
+  if tonumber(redis.call('HGET', st, 'lm') or '0') ~= minute then
+    redis.call('HSET', st, 'lm', minute)
+    for _, key in ipairs({KEYS[2], KEYS[3]}) do
+      for _, f in ipairs(redis.call('HKEYS', key)) do
+        if tonumber(f) <= minute - 1440 then redis.call('HDEL', key, f) end
+      end
+    end
+  end
+end
+local open_until = tonumber(redis.call('HGET', st, 'o') or '0')
+if kind == 'ok' then
+  redis.call('HSET', st, 'c', 0)
+  if open_until > 0 then
+    redis.call('HSET', st, 'o', 0, 'p', 0)
+    for j = 0, R - 1 do redis.call('HDEL', st, 'b' .. j) end
+    reset(i, slot)
+    redis.call('HSET', st, 'k' .. i, 1)
+  end
+  if ARGV[3] ~= '' then
+    redis.call('LPUSH', KEYS[4], ARGV[3])
+    redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[11]) - 1)
+    if now - tonumber(redis.call('HGET', st, 'pt') or '0') >= tonumber(ARGV[14]) then
+      local cols = {{}, {}, {}}
+      for _, s in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
+        local parts = {}
+        for word in string.gmatch(s, '%S+') do parts[#parts + 1] = word end
+        if tonumber(parts[1]) >= now - tonumber(ARGV[13]) then
+          for c = 1, 3 do
+            local v = tonumber(parts[c + 1])
+            if v then cols[c][#cols[c] + 1] = v end
+          end
+        end
+      end
+      local names = {'lat', 'ttft', 'tps'}
+      for c = 1, 3 do
+        local col = cols[c]
+        if #col > 0 then
+          table.sort(col)
+          redis.call('HSET', st, names[c], tostring(col[math.ceil(#col / 2)]))
+        else
+          redis.call('HDEL', st, names[c])
+        end
+      end
+      redis.call('HSET', st, 'pt', now)
+    end
+  end
+elseif kind == 'err' then
+  local c = redis.call('HINCRBY', st, 'c', 1)
+  local open = false
+  if open_until > 0 then
+    open = now >= open_until
+  elseif c >= tonumber(ARGV[6]) then
+    open = true
+  else
+    local ok, err = 0, 0
+    for j = 0, tonumber(ARGV[9]) - 1 do
+      local s = slot - j
+      local idx = s % R
+      if tonumber(redis.call('HGET', st, 'b' .. idx) or '-1') == s then
+        ok = ok + tonumber(redis.call('HGET', st, 'k' .. idx) or '0')
+        err = err + tonumber(redis.call('HGET', st, 'e' .. idx) or '0')
+      end
+    end
+    open = ok + err >= tonumber(ARGV[8]) and err >= tonumber(ARGV[7]) * (ok + err)
+  end
+  if open then redis.call('HSET', st, 'o', now + tonumber(ARGV[10]), 'p', 0) end
+end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[12]) end
+return 1
+"""
+
+_VIEW_LUA = """
+local now = tonumber(ARGV[1])
+local R = tonumber(ARGV[2])
+local slot = math.floor(now / tonumber(ARGV[3]))
+local out = {}
+for n, st in ipairs(KEYS) do
+  local h = redis.call('HGETALL', st)
+  if #h == 0 then
+    out[n] = {}
+  else
+    local t = {}
+    for j = 1, #h, 2 do t[h[j]] = h[j + 1] end
+    local ok, fail = 0, 0
+    for j = 0, tonumber(ARGV[4]) - 1 do
+      local s = slot - j
+      local idx = s % R
+      if tonumber(t['b' .. idx] or '-1') == s then
+        ok = ok + tonumber(t['k' .. idx] or '0')
+        fail = fail + tonumber(t['e' .. idx] or '0') + tonumber(t['r' .. idx] or '0')
+      end
+    end
+    local outage = '0'
+    if fail >= tonumber(ARGV[5]) and fail >= ok then outage = '1' end
+    local o = tonumber(t['o'] or '0')
+    local p = tonumber(t['p'] or '0')
+    local state, retry = 'closed', ''
+    if o > 0 then
+      if now < o then
+        state = 'open'
+        retry = tostring(o - now)
+      elseif p <= now then
+        redis.call('HSET', st, 'p', now + tonumber(ARGV[6]))
+        state = 'probe'
+      else
+        state = 'open'
+        retry = tostring(p - now)
+      end
+    end
+    out[n] = {outage, state, retry, t['lat'] or '', t['ttft'] or '', t['tps'] or ''}
+  end
+end
+return out
+"""
+
+KEY_PREFIX = "health:ep:"
+_KEY_TTL_MS = 2 * 86_400_000  # an endpoint nobody calls for two days forgets its history
+
+
+def _opt_float(raw: bytes | str) -> float | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return float(text) if text else None
+
+
+def _sample(now_ms: int, latency: float | None, ttft: float | None, tps: float | None) -> str:
+    if latency is None and ttft is None and tps is None:
+        return ""
+    return " ".join([str(now_ms), *("-" if v is None else f"{v:.3f}" for v in (latency, ttft, tps))])
+
+
+class RedisHealthStore(HealthStore):
+    """Health in Redis: every process sees the same state; each call is one script (one round trip)."""
+
+    def __init__(
+        self,
+        url: str,
+        config: HealthConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        p50_refresh_ms: int = 1_000,
+    ) -> None:
+        super().__init__(config, clock)
+        self.url = url
+        # The p50s are recomputed by record() at most this often: sorting samples per request is waste.
+        self.p50_refresh_ms = p50_refresh_ms
+        self._client: redis_async.Redis = redis_async.Redis.from_url(url)
+        self._record = self._client.register_script(_RECORD_LUA)
+        self._view = self._client.register_script(_VIEW_LUA)
+        self._sync: redis_sync.Redis | None = None
+
+    def _now_ms(self) -> int:
+        # Client clocks (NTP-synced) rather than Redis TIME, so tests can drive time; skew only
+        # shifts the windows by the skew.
+        return int(self.clock() * 1000)
+
+    async def view(self, endpoint_ids: Iterable[int]) -> HealthView:
+        ids = list(dict.fromkeys(endpoint_ids))
+        if not ids:
+            return HealthView({})
+        cfg = self.config
+        rows = await self._view(
+            keys=[f"{KEY_PREFIX}{eid}" for eid in ids],
+            args=[
+                self._now_ms(),
+                cfg.slots,
+                SLOT_MS,
+                cfg.outage_window_s * 1000 // SLOT_MS,
+                cfg.outage_min_errors,
+                int(cfg.cb_probe_ttl_s * 1000),
+            ],
+        )
+        by_endpoint: dict[int, EndpointHealth] = {}
+        for eid, row in zip(ids, rows, strict=True):
+            if not row:
+                continue
+            outage, state, retry, lat, ttft, tps = (v.decode() if isinstance(v, bytes) else v for v in row)
+            retry_ms = _opt_float(retry)
+            by_endpoint[eid] = EndpointHealth(
+                recent_outage=outage == "1",
+                circuit_open=state == "open",
+                half_open_probe=state == "probe",
+                latency_p50_ms=_opt_float(lat),
+                ttft_p50_ms=_opt_float(ttft),
+                throughput_p50=_opt_float(tps),
+                retry_after_s=retry_ms / 1000 if retry_ms is not None else None,
+            )
+        return HealthView(by_endpoint)
+
+    async def record(
+        self,
+        endpoint_id: int,
+        *,
+        ok: bool,
+        rate_limited: bool = False,
+        latency_ms: float | None = None,
+        ttft_ms: float | None = None,
+        tokens: int | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        cfg = self.config
+        now_ms = self._now_ms()
+        kind = "rl" if rate_limited else ("ok" if ok else "err")
+        key = f"{KEY_PREFIX}{endpoint_id}"
+        sample = _sample(now_ms, latency_ms, ttft_ms, throughput(tokens, duration_ms, ttft_ms)) if ok else ""
+        await self._record(
+            keys=[key, f"{key}:mok", f"{key}:merr", f"{key}:s"],
+            args=[
+                now_ms,
+                kind,
+                sample,
+                cfg.slots,
+                SLOT_MS,
+                cfg.cb_failures,
+                cfg.cb_error_rate,
+                cfg.cb_min_requests,
+                cfg.cb_window_s * 1000 // SLOT_MS,
+                int(cfg.cb_cooldown_s * 1000),
+                cfg.sample_cap,
+                _KEY_TTL_MS,
+                cfg.p50_window_s * 1000,
+                self.p50_refresh_ms,
+            ],
+        )
+
+    def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
+        if self._sync is None:
+            self._sync = redis_sync.Redis.from_url(self.url)
+        pipe = self._sync.pipeline(transaction=False)
+        for eid in endpoint_ids:
+            key = f"{KEY_PREFIX}{eid}"
+            pipe.hgetall(f"{key}:mok")
+            pipe.hgetall(f"{key}:merr")
+            pipe.lrange(f"{key}:s", 0, -1)
+        results = pipe.execute()
+        now_ms = self._now_ms()
+        out: dict[int, dict[str, Any]] = {}
+        for n, eid in enumerate(endpoint_ids):
+            oks, errs, raw_samples = results[3 * n : 3 * n + 3]
+            minutes: dict[int, tuple[int, int]] = {}
+            for minute in {*oks, *errs}:
+                minutes[int(minute)] = (int(oks.get(minute, 0)), int(errs.get(minute, 0)))
+            samples = [_parse_sample(s) for s in raw_samples]
+            out[eid] = _stats_dict(minutes, samples, now_ms)
+        return out
+
+
+def _parse_sample(raw: bytes) -> tuple[float, float | None, float | None, float | None]:
+    ts, lat, ttft, tps = raw.decode().split()
+    values = [None if v == "-" else float(v) for v in (lat, ttft, tps)]
+    return float(ts), values[0], values[1], values[2]
+
+
+_store: HealthStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_health_store() -> HealthStore:
+    """The process's store: Redis when REDIS_URL is set, else in-process memory."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            url = getattr(settings, "REDIS_URL", "")
+            _store = RedisHealthStore(url) if url else MemoryHealthStore()
+        return _store
+
+
+def endpoint_stats(endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """For the /models/{author}/{slug}/endpoints view: uptime and latency/throughput percentiles.
+
+    Synchronous (the catalog views are sync). Endpoints without data get None values.
+    """
+    return get_health_store().stats(endpoint_ids)
