@@ -64,6 +64,9 @@ class Model(models.Model):
     pricing = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True, help_text="Other /models fields kept verbatim")
     is_enabled = models.BooleanField(default=True)
+    # Set by catalog_load when the model left the catalog file; lets a later load tell its own
+    # disabling apart from an operator's.
+    retired = models.BooleanField(default=False, help_text="Absent from the last catalog file loaded")
 
     class Meta:
         ordering = ["slug"]
@@ -94,6 +97,8 @@ class Endpoint(models.Model):
     supported_parameters = models.JSONField(default=list, blank=True)
     supports_implicit_caching = models.BooleanField(default=False)
     is_enabled = models.BooleanField(default=True)
+    # Absent endpoints are disabled, not deleted: generations reference them.
+    retired = models.BooleanField(default=False, help_text="Absent from the last catalog file loaded")
 
     class Meta:
         ordering = ["model__slug", "prompt_nanos_per_mtok"]

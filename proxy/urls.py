@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from proxy.api import catalog_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("models", catalog_views.models_page, name="models"),
+]

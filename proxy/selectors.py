@@ -1,0 +1,163 @@
+"""Catalog reads. The catalog is public (no organization scope); these serve the public API and pages.
+
+/api/v1/models is hit often and changes rarely, so its JSON is built once per catalog version and
+served as cached bytes; the version is the one gateways watch (proxy.catalog.snapshot).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.db.models import QuerySet
+
+from proxy.catalog.serialize import model_endpoints_json, model_json, provider_json
+from proxy.models import Endpoint, Model, Provider
+
+VERSION_CHECK_SECONDS = 1.0
+_MAX_CACHED_QUERIES = 128
+
+
+@dataclass(frozen=True)
+class _Entry:
+    record: dict[str, Any]
+    output_modalities: frozenset[str]
+    supported_parameters: frozenset[str]
+    haystack: str  # lower-cased id, name and description, for `q`
+
+
+@dataclass
+class _Cache:
+    version: str | None = None
+    checked_at: float = 0.0
+    entries: list[_Entry] | None = None
+    responses: dict[tuple[str, str, str], tuple[bytes, int]] | None = None
+
+
+_cache = _Cache()
+_lock = threading.Lock()
+
+
+def _catalog_version() -> str:
+    from proxy.catalog import snapshot
+
+    reader = getattr(snapshot, "catalog_version", None) or snapshot._read_version_sync
+    return str(reader())
+
+
+def catalog_cache_clear() -> None:
+    """Forget the cached /models bytes (tests; a catalog change is otherwise noticed within a second)."""
+    global _cache
+    with _lock:
+        _cache = _Cache()
+
+
+def _entries() -> list[_Entry]:
+    out = []
+    for model in Model.objects.filter(is_enabled=True).order_by("-created", "slug"):
+        record = model_json(model)
+        out.append(
+            _Entry(
+                record=record,
+                output_modalities=frozenset(model.output_modalities or ()),
+                supported_parameters=frozenset(model.supported_parameters or ()),
+                haystack=f"{model.slug}\n{model.name}\n{model.description}".lower(),
+            )
+        )
+    return out
+
+
+def _fresh_cache() -> _Cache:
+    global _cache
+    now = time.monotonic()
+    cache = _cache
+    if cache.entries is not None and now - cache.checked_at < VERSION_CHECK_SECONDS:
+        return cache
+    version = _catalog_version()
+    if cache.entries is not None and version == cache.version:
+        cache.checked_at = now
+        return cache
+    with _lock:
+        _cache = _Cache(version=version, checked_at=now, entries=_entries(), responses={})
+        return _cache
+
+
+def _split(value: str | None) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in (value or "").split(",") if v.strip())
+
+
+def _matches(entry: _Entry, modalities: frozenset[str], params: frozenset[str], q: str) -> bool:
+    if "all" not in modalities and not (entry.output_modalities & modalities):
+        return False
+    if not params <= entry.supported_parameters:
+        return False
+    return not q or q in entry.haystack
+
+
+def model_list_json(
+    *, output_modalities: str | None = None, supported_parameters: str | None = None, q: str | None = None
+) -> tuple[bytes, int]:
+    """The `{"data": [...]}` body of GET /api/v1/models for these filters, and its model count.
+
+    output_modalities defaults to text (as OpenRouter's does); `all` lists every model.
+    """
+    cache = _fresh_cache()
+    key = (output_modalities or "text", supported_parameters or "", (q or "").strip().lower())
+    responses = cache.responses if cache.responses is not None else {}
+    hit = responses.get(key)
+    if hit is not None:
+        return hit
+    modalities = _split(key[0]) or frozenset({"text"})
+    params = _split(key[1])
+    data = [e.record for e in cache.entries or [] if _matches(e, modalities, params, key[2])]
+    result = (orjson.dumps({"data": data}), len(data))
+    if len(responses) < _MAX_CACHED_QUERIES:
+        responses[key] = result
+    return result
+
+
+def model_get(*, slug: str) -> Model | None:
+    return (
+        Model.objects.filter(slug=slug, is_enabled=True).first()
+        or Model.objects.filter(canonical_slug=slug, is_enabled=True).first()
+    )
+
+
+def endpoint_list_for_model(*, model: Model) -> QuerySet[Endpoint]:
+    return (
+        Endpoint.objects.filter(model=model, is_enabled=True, provider__is_enabled=True)
+        .select_related("provider")
+        .order_by("prompt_nanos_per_mtok", "completion_nanos_per_mtok", "tag")
+    )
+
+
+def _endpoint_stats(endpoint_ids: list[int]) -> Mapping[int, Any]:
+    """Health numbers from proxy.health when that module is present; without it every field is null."""
+    try:
+        from proxy.health import endpoint_stats  # type: ignore[attr-defined,import-not-found,unused-ignore]
+    except ImportError:
+        return {}
+    return dict(endpoint_stats(endpoint_ids) or {})
+
+
+def model_endpoints_data(*, model: Model) -> dict[str, Any]:
+    endpoints = list(endpoint_list_for_model(model=model))
+    return model_endpoints_json(model, endpoints, _endpoint_stats([e.pk for e in endpoints]))
+
+
+def provider_list() -> QuerySet[Provider]:
+    return Provider.objects.filter(is_enabled=True).order_by("name")
+
+
+def provider_list_data() -> list[dict[str, Any]]:
+    return [provider_json(p) for p in provider_list()]
+
+
+def model_list_for_page(*, q: str = "") -> list[dict[str, Any]]:
+    """Rows for the public Models page: every enabled model with its cheapest enabled endpoint price."""
+    body, _ = model_list_json(output_modalities="all", q=q)
+    return list(orjson.loads(body)["data"])
