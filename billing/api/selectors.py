@@ -1,34 +1,20 @@
 """Reads behind the key/credits/generation API and the Credits page, always scoped to one organization.
 
 Live numbers (unsettled usage, open reservations, per-key usage including what is not yet settled)
-belong to `billing.gate`, which keeps them in Redis. It is imported lazily: when it is not installed
-we report the settled figures from the ledger and `billing.Generation` alone, never a second copy of
-the gate's bookkeeping.
+belong to `billing.gate` and `billing.selectors`; this module only shapes and scopes them.
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from types import ModuleType
-from typing import Any
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
+from django.db.models import Count, QuerySet, Sum
 
 from accounts.models import User
-from billing.ledger import org_balance_nanos
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
 from organizations.models import ApiKey, Organization
-
-
-def _gate() -> ModuleType | None:
-    try:
-        return importlib.import_module("billing.gate")
-    except ImportError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,47 +39,21 @@ class KeyUsage:
         return used
 
 
-def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
-    """Start of the current UTC day, week (Monday) and month: where limit windows reset."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day, day - timedelta(days=day.weekday()), day.replace(day=1)
-
-
-def _settled_key_usage(api_keys: list[ApiKey]) -> dict[int, KeyUsage]:
-    """Per-key usage from settled generations: one grouped query for a whole page of keys."""
-    day, week, month = period_starts(timezone.now())
-    byok = Q(is_byok=True)
-    aggregates: dict[str, Any] = {}
-    for name, since in (("total", None), ("daily", day), ("weekly", week), ("monthly", month)):
-        window = Q(created_at__gte=since) if since else None
-        # A BYOK generation charges its fee to credits (cost) and its inference to BYOK (list cost).
-        aggregates[name] = Sum("cost_nanos", filter=window, default=0)
-        aggregates[f"byok_{name}"] = Sum("list_cost_nanos", filter=(window & byok) if window else byok, default=0)
-    rows = (
-        Generation.objects.filter(api_key_id__in=[k.pk for k in api_keys])
-        .values("api_key_id")
-        .annotate(**aggregates)
-        .order_by()
-    )
-    result: dict[int, KeyUsage] = {}
-    for row in rows:
-        values: dict[str, Any] = dict(row)
-        key_id = int(values.pop("api_key_id"))
-        result[key_id] = KeyUsage(**values)
-    return result
-
-
 def key_usage_many(api_keys: list[ApiKey]) -> dict[int, KeyUsage]:
-    """Usage for each key (by pk), including unsettled usage when the gate is installed."""
-    gate = _gate()
-    if gate is not None and hasattr(gate, "key_usage_nanos"):
-        return {k.pk: KeyUsage(**gate.key_usage_nanos(k.hash)) for k in api_keys}
-    settled = _settled_key_usage(api_keys)
-    return {k.pk: settled.get(k.pk, KeyUsage()) for k in api_keys}
+    """Usage for each key (by pk), unsettled usage included: the gate's counters, never recomputed here."""
+    from billing import gate  # late: the gate pulls in Redis clients the admin and pages rarely need
+
+    return {k.pk: KeyUsage(**gate.key_usage_nanos(k.hash)) for k in api_keys}
 
 
 def key_usage(api_key: ApiKey) -> KeyUsage:
     return key_usage_many([api_key])[api_key.pk]
+
+
+def free_model_daily_requests(organization: Organization) -> dict[str, int]:
+    from billing import gate
+
+    return gate.free_model_daily_requests(organization.pk)
 
 
 def api_key_page(*, organization: Organization, offset: int, include_disabled: bool, limit: int = 100) -> list[ApiKey]:
@@ -116,45 +76,6 @@ def api_key_get_managed(*, organization: Organization, key_hash: str) -> ApiKey 
 def member_get(*, organization: Organization, public_id: uuid.UUID) -> User | None:
     """A member of this organization by public id; None for anyone else."""
     return User.objects.filter(public_id=public_id, memberships__organization=organization).first()
-
-
-@dataclass(frozen=True, slots=True)
-class CreditsSummary:
-    total_credits_nanos: int  # every credit ever added, net of refunds, revocations and disputes
-    settled_usage_nanos: int
-    unsettled_usage_nanos: int  # finished requests the settlement worker has not posted yet
-    reserved_nanos: int  # worst-case holds of requests still running
-    settled_balance_nanos: int
-
-    @property
-    def total_usage_nanos(self) -> int:
-        return self.settled_usage_nanos + self.unsettled_usage_nanos
-
-    @property
-    def balance_nanos(self) -> int:
-        """Settled balance minus unsettled usage: equals total_credits - total_usage."""
-        return self.settled_balance_nanos - self.unsettled_usage_nanos
-
-
-def credits_summary(*, organization: Organization) -> CreditsSummary:
-    by_kind = dict(
-        Posting.objects.filter(account__kind=LedgerAccount.Kind.ORG_CREDITS, account__organization=organization)
-        .values_list("entry__kind")
-        .annotate(total=Sum("amount_nanos"))
-        .order_by()
-    )
-    settled_usage = -(by_kind.pop(LedgerEntry.Kind.USAGE, 0) or 0)
-    credits = sum(v or 0 for v in by_kind.values())
-    gate = _gate()
-    unsettled = int(gate.org_unsettled_nanos(organization.pk)) if gate is not None else 0
-    reserved = int(gate.org_reserved_nanos(organization.pk)) if gate is not None else 0
-    return CreditsSummary(
-        total_credits_nanos=credits,
-        settled_usage_nanos=settled_usage,
-        unsettled_usage_nanos=unsettled,
-        reserved_nanos=reserved,
-        settled_balance_nanos=org_balance_nanos(organization),
-    )
 
 
 def organization_is_free_tier(*, organization: Organization) -> bool:

@@ -142,7 +142,9 @@ def key_json(api_key: ApiKey, usage: KeyUsage) -> dict[str, Any]:
     }
 
 
-def current_key_json(api_key: ApiKey, usage: KeyUsage, *, is_free_tier: bool) -> dict[str, Any]:
+def current_key_json(
+    api_key: ApiKey, usage: KeyUsage, *, is_free_tier: bool, free_model_daily_requests: dict[str, int]
+) -> dict[str, Any]:
     """The data of GET /key (and the legacy /auth/key)."""
     return {
         "label": api_key.label,
@@ -159,6 +161,7 @@ def current_key_json(api_key: ApiKey, usage: KeyUsage, *, is_free_tier: bool) ->
         "organization_id": str(api_key.organization.public_id),
         "workspace_id": None,
         "rate_limit": dict(RATE_LIMIT_DEPRECATED),
+        "free_model_daily_requests": free_model_daily_requests,
     }
 
 

@@ -30,6 +30,7 @@ from billing.api.serializers import (
     user_public_id_from_ref,
 )
 from billing.pricing import nanos_to_usd_number
+from billing.selectors import credits_summary
 from organizations.models import ApiKey
 from organizations.services import OrganizationError, api_key_create, api_key_delete, api_key_update
 
@@ -161,10 +162,12 @@ class CurrentKeyView(APIView):
 
     def get(self, request: Request) -> Response:
         api_key = _key(request)
+        org = api_key.organization
         data = current_key_json(
             api_key,
             selectors.key_usage(api_key),
-            is_free_tier=selectors.organization_is_free_tier(organization=api_key.organization),
+            is_free_tier=selectors.organization_is_free_tier(organization=org),
+            free_model_daily_requests=selectors.free_model_daily_requests(org),
         )
         return Response({"data": data})
 
@@ -175,7 +178,7 @@ class CreditsView(APIView):
     permission_classes = [HasApiKey]
 
     def get(self, request: Request) -> Response:
-        summary = selectors.credits_summary(organization=_key(request).organization)
+        summary = credits_summary(organization=_key(request).organization)
         return Response(
             {
                 "data": {

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from billing.models import Generation
 from organizations.models import ApiKey
-from organizations.services import api_key_create
+from organizations.services import IssuedKey, api_key_create
 from tests.billing.api.support import ApiClient, make_generation
 from tests.conftest import Triad
 
@@ -30,7 +30,7 @@ def test_it_rejects_an_unknown_key(triad: Triad) -> None:
     assert r.json()["error"]["message"] == "User not found."
 
 
-def test_it_refuses_inference_keys(api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_inference_keys(api_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(api_key.key)
     for response in (client.get("/api/v1/keys"), client.post("/api/v1/keys", {"name": "x"})):
         assert response.status_code == 403
@@ -42,7 +42,7 @@ def test_it_refuses_inference_keys(api_key, triad: Triad) -> None:  # type: igno
     assert ApiKey.objects.filter(organization=triad.org).count() == 1
 
 
-def test_it_creates_a_key_and_shows_the_plaintext_once(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_creates_a_key_and_shows_the_plaintext_once(management_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(management_key.key)
     r = client.post(
         "/api/v1/keys", {"name": "ci bot", "limit": 12.5, "limit_reset": "weekly", "include_byok_in_limit": True}
@@ -64,7 +64,7 @@ def test_it_creates_a_key_and_shows_the_plaintext_once(management_key, triad: Tr
     assert "key" not in again and body["key"] not in str(again)
 
 
-def test_it_attributes_a_key_to_the_named_member(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_attributes_a_key_to_the_named_member(management_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(management_key.key)
     ref = f"user_{triad.member.public_id.hex}"
     r = client.post("/api/v1/keys", {"name": "bob's", "creator_user_id": ref})
@@ -72,7 +72,7 @@ def test_it_attributes_a_key_to_the_named_member(management_key, triad: Triad) -
     assert ApiKey.objects.get(hash=r.json()["data"]["hash"]).created_by == triad.member
 
 
-def test_it_refuses_a_creator_from_another_organization(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_creator_from_another_organization(management_key: IssuedKey, triad: Triad) -> None:
     r = ApiClient(management_key.key).post(
         "/api/v1/keys", {"name": "x", "creator_user_id": f"user_{triad.outsider.public_id.hex}"}
     )
@@ -81,7 +81,7 @@ def test_it_refuses_a_creator_from_another_organization(management_key, triad: T
     assert not ApiKey.objects.filter(name="x").exists()
 
 
-def test_it_refuses_a_negative_limit_and_writes_nothing(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_negative_limit_and_writes_nothing(management_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(management_key.key)
     before = ApiKey.objects.count()
     r = client.post("/api/v1/keys", {"name": "neg", "limit": -1})
@@ -91,7 +91,7 @@ def test_it_refuses_a_negative_limit_and_writes_nothing(management_key, triad: T
     assert ApiKey.objects.count() == before
 
 
-def test_it_refuses_bad_input(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_bad_input(management_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(management_key.key)
     bad_bodies = [
         {},
@@ -109,7 +109,7 @@ def test_it_refuses_bad_input(management_key, triad: Triad) -> None:  # type: ig
     assert ApiKey.objects.count() == 1
 
 
-def test_it_accepts_an_expiry_and_a_zero_limit(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_accepts_an_expiry_and_a_zero_limit(management_key: IssuedKey, triad: Triad) -> None:
     expires = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
     r = ApiClient(management_key.key).post("/api/v1/keys", {"name": "x", "limit": 0, "expires_at": expires.isoformat()})
     assert r.status_code == 201
@@ -118,7 +118,7 @@ def test_it_accepts_an_expiry_and_a_zero_limit(management_key, triad: Triad) -> 
     assert r.json()["data"]["expires_at"] == expires.isoformat()
 
 
-def test_it_lists_the_organizations_inference_keys(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_lists_the_organizations_inference_keys(management_key: IssuedKey, api_key: IssuedKey, triad: Triad) -> None:
     disabled = api_key_create(organization=triad.org, name="old", created_by=triad.owner)
     ApiKey.objects.filter(pk=disabled.api_key.pk).update(disabled=True)
     api_key_create(organization=triad.outsider_org, name="theirs", created_by=triad.outsider)
@@ -131,7 +131,7 @@ def test_it_lists_the_organizations_inference_keys(management_key, api_key, tria
     assert {k["hash"] for k in with_disabled} == {api_key.api_key.hash, disabled.api_key.hash}
 
 
-def test_it_pages_the_list_by_offset(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_pages_the_list_by_offset(management_key: IssuedKey, triad: Triad) -> None:
     for i in range(102):
         api_key_create(organization=triad.org, name=f"k{i}")
     client = ApiClient(management_key.key)
@@ -142,7 +142,7 @@ def test_it_pages_the_list_by_offset(management_key, triad: Triad) -> None:  # t
     assert client.get("/api/v1/keys", offset="-1").status_code == 400
 
 
-def test_it_reports_settled_usage_per_key(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_reports_settled_usage_per_key(management_key: IssuedKey, api_key: IssuedKey, triad: Triad) -> None:
     make_generation(triad.org, api_key.api_key, "gen-1", cost_nanos=2_000_000_000)
     make_generation(
         triad.org, api_key.api_key, "gen-2", cost_nanos=50_000_000, list_cost_nanos=1_000_000_000, is_byok=True
@@ -157,7 +157,7 @@ def test_it_reports_settled_usage_per_key(management_key, api_key, triad: Triad)
     assert data["limit"] == 10.0 and data["limit_remaining"] == 7.95  # this month's credits usage only
 
 
-def test_it_gets_a_key_by_hash_and_hides_other_organizations_keys(management_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_gets_a_key_by_hash_and_hides_other_organizations_keys(management_key: IssuedKey, triad: Triad) -> None:
     theirs = api_key_create(organization=triad.outsider_org, name="theirs", created_by=triad.outsider)
     client = ApiClient(management_key.key)
     path = f"/api/v1/keys/{theirs.api_key.hash}"
@@ -174,7 +174,7 @@ def test_it_gets_a_key_by_hash_and_hides_other_organizations_keys(management_key
     assert client.get(f"/api/v1/keys/{management_key.api_key.hash}").status_code == 404
 
 
-def test_it_updates_only_what_was_sent(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_updates_only_what_was_sent(management_key: IssuedKey, api_key: IssuedKey, triad: Triad) -> None:
     client = ApiClient(management_key.key)
     path = f"/api/v1/keys/{api_key.api_key.hash}"
     r = client.patch(path, {"limit": 20, "limit_reset": "daily"})
@@ -192,7 +192,9 @@ def test_it_updates_only_what_was_sent(management_key, api_key, triad: Triad) ->
     assert key.limit_nanos is None and key.limit_reset is None and key.name == "renamed" and key.disabled
 
 
-def test_it_refuses_a_negative_limit_on_update_and_changes_nothing(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_negative_limit_on_update_and_changes_nothing(
+    management_key: IssuedKey, api_key: IssuedKey, triad: Triad
+) -> None:
     ApiKey.objects.filter(pk=api_key.api_key.pk).update(limit_nanos=5_000_000_000)
     r = ApiClient(management_key.key).patch(f"/api/v1/keys/{api_key.api_key.hash}", {"name": "new", "limit": -5})
     assert r.status_code == 400
@@ -200,13 +202,15 @@ def test_it_refuses_a_negative_limit_on_update_and_changes_nothing(management_ke
     assert key.limit_nanos == 5_000_000_000 and key.name == "test key"
 
 
-def test_it_disables_a_key_so_it_stops_authenticating(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_disables_a_key_so_it_stops_authenticating(
+    management_key: IssuedKey, api_key: IssuedKey, triad: Triad
+) -> None:
     ApiClient(management_key.key).patch(f"/api/v1/keys/{api_key.api_key.hash}", {"disabled": True})
     r = ApiClient(api_key.key).get("/api/v1/key")
     assert r.status_code == 401
 
 
-def test_it_deletes_a_key(management_key, api_key, triad: Triad) -> None:  # type: ignore[no-untyped-def]
+def test_it_deletes_a_key(management_key: IssuedKey, api_key: IssuedKey, triad: Triad) -> None:
     make_generation(triad.org, api_key.api_key, "gen-kept")
     client = ApiClient(management_key.key)
     r = client.delete(f"/api/v1/keys/{api_key.api_key.hash}")
