@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,7 +78,17 @@ def ledger_post(
         if existing is None:
             raise
         return existing, False
+    if organization is not None and kind != LedgerEntry.Kind.USAGE:
+        # The credit gate mirrors each organization's credits in Redis; refresh it once this commits.
+        # Usage entries are the gate's own charges (already counted at finish), so they skip this.
+        transaction.on_commit(functools.partial(_gate_sync, organization.pk), robust=True)
     return entry, True
+
+
+def _gate_sync(org_id: int) -> None:
+    from billing.gate import org_balance_sync  # the gate reads the ledger; import late to avoid a cycle
+
+    org_balance_sync(org_id)
 
 
 def org_balance_nanos(organization: Organization) -> int:

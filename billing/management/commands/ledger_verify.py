@@ -1,0 +1,46 @@
+"""Recompute every balance from its postings and report any difference; exit 1 on one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Sum
+
+from billing.ledger import ledger_discrepancies
+from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
+
+
+def usage_mismatches() -> list[tuple[int, int, int]]:
+    """Organizations whose generations' charges differ from their usage postings: (org, generations, ledger)."""
+    charged = dict(Generation.objects.values_list("organization_id").annotate(total=Sum("cost_nanos")).order_by())
+    posted = dict(
+        Posting.objects.filter(entry__kind=LedgerEntry.Kind.USAGE, account__kind=LedgerAccount.Kind.ORG_CREDITS)
+        .values_list("account__organization_id")
+        .annotate(total=Sum("amount_nanos"))
+        .order_by()
+    )
+    orgs = sorted(set(charged) | set(posted))
+    return [
+        (org, charged.get(org) or 0, -(posted.get(org) or 0))
+        for org in orgs
+        if (charged.get(org) or 0) != -(posted.get(org) or 0)
+    ]
+
+
+class Command(BaseCommand):
+    help = "Verify the ledger: cached balances equal their postings, entries sum to zero, usage matches generations."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        accounts, entries = ledger_discrepancies()
+        usage = usage_mismatches()
+        for d in accounts:
+            self.stderr.write(f"account {d.account}: cached {d.cached_nanos} != postings {d.computed_nanos}")
+        for entry in entries:
+            self.stderr.write(f"entry {entry.pk} ({entry.idempotency_key}) does not sum to zero")
+        for org, gens, ledger in usage:
+            self.stderr.write(f"org {org}: generations charged {gens} != usage postings {ledger}")
+        problems = len(accounts) + len(entries) + len(usage)
+        if problems:
+            raise CommandError(f"ledger_verify: {problems} problem(s)")
+        self.stdout.write(f"ledger_verify: {LedgerAccount.objects.count()} accounts balanced, no differences")

@@ -1,0 +1,115 @@
+"""Reads of balances and usage: the settled truth from the ledger, and views that add unsettled usage.
+
+The gate (billing.gate) mirrors these snapshots in Redis; views read through the helpers below so
+the numbers they show include usage the settlement worker has not posted yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+
+from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
+from organizations.models import ApiKey, Organization
+
+USAGE = LedgerEntry.Kind.USAGE
+
+
+@dataclass(frozen=True, slots=True)
+class OrgLedgerSnapshot:
+    """One consistent read of an organization's credit account (a single SQL statement)."""
+
+    credits_in_nanos: int  # every non-usage posting: grants, top-ups, refunds, revocations
+    version: int  # how many such postings; the ledger is append-only, so this only grows
+    purchased_nanos: int  # top-ups ever bought (for the free-model daily tier)
+    settled_usage_nanos: int  # usage posted so far (positive)
+
+
+def org_ledger_snapshot(org_id: int) -> OrgLedgerSnapshot:
+    not_usage = ~Q(entry__kind=USAGE)
+    row = Posting.objects.filter(
+        account__kind=LedgerAccount.Kind.ORG_CREDITS, account__organization_id=org_id
+    ).aggregate(
+        cin=Sum("amount_nanos", filter=not_usage),
+        ver=Count("id", filter=not_usage),
+        bought=Sum("amount_nanos", filter=Q(entry__kind=LedgerEntry.Kind.TOPUP, amount_nanos__gt=0)),
+        used=Sum("amount_nanos", filter=Q(entry__kind=USAGE)),
+    )
+    return OrgLedgerSnapshot(
+        credits_in_nanos=row["cin"] or 0,
+        version=row["ver"] or 0,
+        purchased_nanos=row["bought"] or 0,
+        settled_usage_nanos=-(row["used"] or 0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageWindows:
+    """Where each key-limit window starts (UTC): midnight, Monday midnight, the 1st of the month."""
+
+    day: datetime
+    week: datetime
+    month: datetime
+
+    @classmethod
+    def at(cls, now: datetime) -> UsageWindows:
+        day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return cls(day=day, week=day - timedelta(days=day.weekday()), month=day.replace(day=1))
+
+
+def key_settled_usage(key_id: int, windows: UsageWindows) -> dict[str, int]:
+    """Settled usage of one key per window: `u_*` charged nanos, `b_*` BYOK list cost."""
+    byok = Q(is_byok=True)
+    parts: dict[str, Q] = {
+        "all": Q(),
+        "d": Q(created_at__gte=windows.day),
+        "w": Q(created_at__gte=windows.week),
+        "m": Q(created_at__gte=windows.month),
+    }
+    aggregates = {}
+    for name, window in parts.items():
+        aggregates[f"u_{name}"] = Sum("cost_nanos", filter=window) if name != "all" else Sum("cost_nanos")
+        aggregates[f"b_{name}"] = Sum("list_cost_nanos", filter=window & byok)
+    row = Generation.objects.filter(api_key_id=key_id).aggregate(**aggregates)
+    return {name: value or 0 for name, value in row.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsSummary:
+    """What /api/v1/credits and the Credits page show; usage includes unsettled generations."""
+
+    total_credits_nanos: int
+    total_usage_nanos: int
+    reserved_nanos: int
+    unsettled_nanos: int
+
+    @property
+    def balance_nanos(self) -> int:
+        return self.total_credits_nanos - self.total_usage_nanos
+
+    @property
+    def available_nanos(self) -> int:
+        return self.balance_nanos - self.reserved_nanos
+
+
+def credits_summary(*, organization: Organization) -> CreditsSummary:
+    from billing import gate  # the gate imports this module; import late to keep the cycle out
+
+    view = gate.org_credit_view(organization.pk)
+    return CreditsSummary(
+        total_credits_nanos=view["credits"],
+        total_usage_nanos=view["spent"],
+        reserved_nanos=view["reserved"],
+        unsettled_nanos=view["unsettled"],
+    )
+
+
+def key_usage(*, organization: Organization, key_hash: str) -> dict[str, int]:
+    """A key's usage counters (see billing.gate.key_usage_nanos); an outsider's key reads as missing."""
+    from billing import gate
+
+    if not ApiKey.objects.filter(organization=organization, hash=key_hash).exists():
+        raise ApiKey.DoesNotExist(key_hash)
+    return gate.key_usage_nanos(key_hash)

@@ -1,0 +1,209 @@
+"""Settlement: queued usage events become Generation rows and ledger entries, each exactly once.
+
+The gate appends every finished request to a Redis Stream (consumer group "settle"). A worker
+claims a batch, writes it in ONE database transaction, and only after the commit acknowledges the
+messages and lowers the unsettled counters (guarded by generation id). A worker killed anywhere
+in between leaves its messages pending; the next claim re-reads them and the unique generation id
+and the ledger idempotency key ("usage:<generation_id>") make the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import redis
+from django.db import transaction
+
+from accounts.models import User
+from billing.gate import GROUP, STREAM, MemoryGate, QueuedEvent, RedisGate, _lua, get_gate
+from billing.ledger import Leg, ledger_post
+from billing.models import Generation, LedgerAccount, LedgerEntry
+from billing.usage import UsageEvent
+from organizations.models import ApiKey, Organization
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+SETTLED_GUARD_TTL = 7 * 86400
+# Messages another consumer claimed but has not acked for this long belong to a dead worker.
+ORPHAN_IDLE_MS = 60_000
+
+
+class UsageQueue(Protocol):
+    def claim(self, count: int) -> list[QueuedEvent]: ...
+
+    def ack(self, items: list[QueuedEvent]) -> None: ...
+
+
+class RedisStreamQueue:
+    """Reliable delivery over a Redis Stream: pending entries survive a killed worker."""
+
+    def __init__(self, client: redis.Redis, consumer: str) -> None:
+        self.client = client
+        self.consumer = consumer
+        self._ack = client.register_script(_lua("settle_ack"))
+        self._group_ready = False
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # From id 0: events queued before the first worker ever started are settled too.
+            self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def claim(self, count: int) -> list[QueuedEvent]:
+        self._ensure_group()
+        # 1. Our own unacked messages first: what we held when we were killed.
+        raw = self._read("0", count)
+        if len(raw) < count:
+            # 2. Messages a dead consumer (another host or name) left pending.
+            found: Any = self.client.xautoclaim(STREAM, GROUP, self.consumer, ORPHAN_IDLE_MS, "0-0", count - len(raw))
+            raw += [m for m in found[1] if m[1]]
+        if len(raw) < count:
+            raw += self._read(">", count - len(raw))
+        return [_parse(msg_id, fields) for msg_id, fields in raw]
+
+    def _read(self, start: str, count: int) -> list[Any]:
+        reply: Any = self.client.xreadgroup(GROUP, self.consumer, {STREAM: start}, count=count)
+        return [m for m in reply[0][1] if m[1]] if reply else []
+
+    def ack(self, items: list[QueuedEvent]) -> None:
+        if not items:
+            return
+        args: list[Any] = [GROUP, SETTLED_GUARD_TTL]
+        for item in items:
+            args += [item.msg_id, item.event.generation_id, item.event.organization_id, item.charge_nanos]
+        self._ack(keys=[STREAM], args=args)
+
+
+def _parse(msg_id: bytes | str, fields: dict[bytes, bytes]) -> QueuedEvent:
+    event = UsageEvent.from_json(fields[b"e"])
+    charge = int(fields[b"c"])
+    event.cost_nanos = charge
+    return QueuedEvent(
+        msg_id=msg_id.decode() if isinstance(msg_id, bytes) else msg_id, charge_nanos=charge, event=event
+    )
+
+
+def usage_queue() -> UsageQueue:
+    gate = get_gate()
+    if isinstance(gate, RedisGate):
+        consumer = os.environ.get("SETTLEMENT_CONSUMER") or socket.gethostname()
+        return RedisStreamQueue(gate.sync, consumer)
+    assert isinstance(gate, MemoryGate)
+    return gate
+
+
+def settle_batch(queue: UsageQueue, *, max_events: int = BATCH_SIZE) -> int:
+    """Claim up to max_events, post them in one transaction, then ack. Returns how many were handled."""
+    items = queue.claim(max_events)
+    if not items:
+        return 0
+    with transaction.atomic():
+        usage_events_post([item.event for item in items])
+        _test_pause()
+    queue.ack(items)
+    return len(items)
+
+
+def settle_pending(queue: UsageQueue | None = None, *, max_events: int = BATCH_SIZE, time_budget_s: float = 5.0) -> int:
+    """Drain the queue in batches until it is empty or the time budget is spent (the beat re-runs us)."""
+    queue = queue or usage_queue()
+    deadline = time.monotonic() + time_budget_s
+    total = 0
+    while time.monotonic() < deadline:
+        done = settle_batch(queue, max_events=max_events)
+        total += done
+        if done < max_events:
+            break
+    return total
+
+
+def usage_events_post(events: Sequence[UsageEvent]) -> int:
+    """Write Generation rows and usage ledger entries; replays of the same generation change nothing.
+
+    Call inside a transaction. References that vanished (a deleted key or user) are dropped rather
+    than failing the batch forever; an event for an unknown organization is logged and skipped.
+    """
+    unique = list({e.generation_id: e for e in reversed(events)}.values())
+    orgs = Organization.objects.in_bulk({e.organization_id for e in unique})
+    keys = set(
+        ApiKey.objects.filter(pk__in={e.api_key_id for e in unique if e.api_key_id}).values_list("pk", flat=True)
+    )
+    users = set(User.objects.filter(pk__in={e.user_id for e in unique if e.user_id}).values_list("pk", flat=True))
+    known = [e for e in unique if e.organization_id in orgs]
+    for e in unique:
+        if e.organization_id not in orgs:
+            log.error("usage event %s names unknown organization %s", e.generation_id, e.organization_id)
+    Generation.objects.bulk_create(
+        [_generation(e, e.api_key_id in keys, e.user_id in users) for e in known], ignore_conflicts=True
+    )
+    for e in known:
+        if e.cost_nanos > 0:
+            _post_usage(e, orgs[e.organization_id])
+    return len(known)
+
+
+def _post_usage(e: UsageEvent, org: Organization) -> None:
+    revenue = LedgerAccount.Kind.FEE_REVENUE if e.is_byok else LedgerAccount.Kind.USAGE_REVENUE
+    ledger_post(
+        idempotency_key=f"usage:{e.generation_id}",
+        kind=LedgerEntry.Kind.USAGE,
+        organization=org,
+        legs=[Leg(LedgerAccount.Kind.ORG_CREDITS, -e.cost_nanos, org), Leg(revenue, e.cost_nanos)],
+        memo=f"{e.model} via {e.provider_slug}"[:500],
+    )
+
+
+def _generation(e: UsageEvent, key_ok: bool, user_ok: bool) -> Generation:
+    return Generation(
+        generation_id=e.generation_id,
+        organization_id=e.organization_id,
+        api_key_id=e.api_key_id if key_ok else None,
+        user_id=e.user_id if user_ok else None,
+        model=e.model,
+        provider_slug=e.provider_slug,
+        provider_name=e.provider_name,
+        endpoint_tag=e.endpoint_tag,
+        upstream_id=e.upstream_id,
+        api_type=e.api_type,
+        router=e.router,
+        tokens_prompt=e.prompt_tokens,
+        tokens_completion=e.completion_tokens,
+        tokens_reasoning=e.reasoning_tokens,
+        tokens_cached=e.cached_tokens,
+        tokens_cache_write=e.cache_write_tokens,
+        usage_estimated=e.usage_estimated,
+        cost_nanos=e.cost_nanos,
+        list_cost_nanos=e.list_cost_nanos,
+        is_byok=e.is_byok,
+        latency_ms=e.latency_ms,
+        ttft_ms=e.ttft_ms,
+        generation_time_ms=e.generation_time_ms,
+        finish_reason=e.finish_reason,
+        native_finish_reason=e.native_finish_reason,
+        streamed=e.streamed,
+        cancelled=e.cancelled,
+        http_referer=e.http_referer[:500],
+        app_title=e.app_title[:200],
+        external_user=e.external_user[:256],
+        provider_responses=e.provider_responses,
+        created_at=datetime.fromtimestamp(e.created_at, UTC),
+    )
+
+
+def _test_pause() -> None:
+    """Test hook only: the worker-crash test sets this to be sure it kills the worker mid-transaction."""
+    pause = float(os.environ.get("SETTLEMENT_TEST_PAUSE_SECONDS") or 0)
+    if pause > 0:
+        time.sleep(min(pause, 60.0))

@@ -1,0 +1,241 @@
+"""The credit gate on the real Redis (and its in-process twin): holds, limits, charges, expiry."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from billing.gate import KeyState, MemoryGate, RedisGate
+from billing.ledger import Leg, ledger_post
+from billing.models import NANOS_PER_USD, LedgerAccount, LedgerEntry
+from billing.services import credits_grant
+from billing.settlement import RedisStreamQueue
+from billing.usage import UsageEvent
+from organizations.services import IssuedKey, api_key_create
+from tests.conftest import Triad
+
+USD = NANOS_PER_USD
+
+
+def run(fn: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+    # async_to_sync keeps the gate's cold-load DB reads on this thread, inside the test transaction.
+    return async_to_sync(fn)(**kwargs)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def gate(request: pytest.FixtureRequest) -> RedisGate | MemoryGate:
+    if request.param == "redis":
+        return RedisGate(settings.REDIS_URL)
+    return MemoryGate(autosettle=False)
+
+
+def key_state(issued: IssuedKey, **overrides: Any) -> KeyState:
+    k = issued.api_key
+    fields: dict[str, Any] = {
+        "key_id": k.pk,
+        "key_hash": k.hash,
+        "org_id": k.organization_id,
+        "limit_nanos": k.limit_nanos,
+        "limit_reset": k.limit_reset,
+        "include_byok_in_limit": k.include_byok_in_limit,
+        "user_id": None,
+    }
+    fields.update(overrides)
+    return KeyState(**fields)
+
+
+def event(key: KeyState, list_cost: int, *, is_byok: bool = False) -> UsageEvent:
+    return UsageEvent(
+        generation_id=f"gen-{uuid.uuid4().hex}",
+        organization_id=key.org_id,
+        api_key_id=key.key_id,
+        key_hash=key.key_hash,
+        user_id=None,
+        model="openai/gpt-4o",
+        provider_slug="openai",
+        provider_name="OpenAI",
+        endpoint_tag="openai",
+        created_at=time.time(),
+        list_cost_nanos=list_cost,
+        is_byok=is_byok,
+    )
+
+
+def admit(gate: RedisGate | MemoryGate, key: KeyState, amount: int, **kw: Any) -> Any:
+    rid = kw.pop("rid", uuid.uuid4().hex)
+    kw.setdefault("is_free", False)
+    kw.setdefault("is_byok", False)
+    return run(gate.admit, reservation_id=rid, key=key, amount_nanos=amount, **kw)
+
+
+def test_it_admits_within_credit_and_refuses_with_402_beyond(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=1 * USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, 600_000_000).ok
+    refused = admit(gate, key, 600_000_000)
+    assert (refused.ok, refused.status, refused.code) == (False, 402, "insufficient_credits")
+    assert refused.metadata == {"limit_source": "openrouter_credits"}
+    assert gate.org_credit_view(triad.org.pk)["reserved"] == 600_000_000
+
+
+def test_it_releases_the_hold_and_charges_the_actual_cost(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=1 * USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, 900_000_000, rid="r1").ok
+    ev = event(key, 123_456_789)
+    assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 123_456_789
+    assert ev.cost_nanos == 123_456_789
+    view = gate.org_credit_view(triad.org.pk)
+    assert view == {"credits": USD, "spent": 123_456_789, "reserved": 0, "unsettled": 123_456_789, "purchased": 0}
+    usage = gate.key_usage(key.key_id, key.key_hash)
+    assert usage["total"] == usage["daily"] == usage["weekly"] == usage["monthly"] == 123_456_789
+    assert usage["byok_total"] == 0
+
+
+def test_it_does_not_double_count_a_repeated_finish(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=1 * USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, 500, rid="r1").ok
+    ev = event(key, 400)
+    assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 400
+    assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 400
+    assert gate.org_credit_view(triad.org.pk)["spent"] == 400
+    queue = gate if isinstance(gate, MemoryGate) else RedisStreamQueue(gate.sync, "test")
+    assert [q.event.generation_id for q in queue.claim(10)] == [ev.generation_id]
+
+
+def test_it_releases_without_charge_when_the_request_failed(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, USD, rid="r1").ok
+    assert run(gate.finish, reservation_id="r1", key=key, event=None) == 0
+    assert gate.org_credit_view(triad.org.pk)["reserved"] == 0
+    assert admit(gate, key, USD).ok
+
+
+def test_it_enforces_the_key_limit_with_its_own_402(gate: Any, triad: Triad) -> None:
+    credits_grant(organization=triad.org, amount_nanos=10 * USD, reason="test")
+    issued = api_key_create(organization=triad.org, name="capped", limit_nanos=USD, limit_reset="daily")
+    key = key_state(issued)
+    assert admit(gate, key, 700_000_000, rid="a").ok
+    run(gate.finish, reservation_id="a", key=key, event=event(key, 700_000_000))
+    refused = admit(gate, key, 400_000_000)
+    assert (refused.status, refused.code) == (402, "key_limit_exceeded")
+    assert refused.metadata == {"limit_source": "openrouter_key_limit"}
+    assert admit(gate, key, 300_000_000).ok
+
+
+def test_it_counts_byok_in_the_key_limit_only_when_asked(gate: Any, triad: Triad, settings: Any) -> None:
+    settings.BYOK_FREE_REQUESTS_PER_MONTH = 0
+    credits_grant(organization=triad.org, amount_nanos=10 * USD, reason="test")
+    plain = key_state(api_key_create(organization=triad.org, name="plain", limit_nanos=USD))
+    strict = key_state(
+        api_key_create(organization=triad.org, name="strict", limit_nanos=USD, include_byok_in_limit=True)
+    )
+    assert admit(gate, plain, 2 * USD, is_byok=True).ok  # only the 5% fee counts against this key
+    refused = admit(gate, strict, 2 * USD, is_byok=True)
+    assert refused.code == "key_limit_exceeded"
+
+
+def test_it_charges_the_byok_fee_after_the_monthly_free_requests(gate: Any, triad: Triad, settings: Any) -> None:
+    settings.BYOK_FREE_REQUESTS_PER_MONTH = 1
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key_create(organization=triad.org, name="byok"))
+    charges = []
+    for rid in ("b1", "b2"):
+        assert admit(gate, key, 1_000_001, rid=rid, is_byok=True).ok
+        charges.append(run(gate.finish, reservation_id=rid, key=key, event=event(key, 1_000_001, is_byok=True)))
+    assert charges == [0, 50_001]  # 5% of 1,000,001 nanos, ceiled
+    usage = gate.key_usage(key.key_id, key.key_hash)
+    assert (usage["total"], usage["byok_total"]) == (50_001, 2_000_002)
+
+
+def test_it_refuses_even_free_models_on_a_negative_balance(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=100, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, 0, is_free=True).ok
+    assert admit(gate, key, 100, rid="r").ok
+    run(gate.finish, reservation_id="r", key=key, event=event(key, 150))  # the estimate was short
+    refused = admit(gate, key, 0, is_free=True)
+    assert (refused.status, refused.code) == (402, "negative_balance")
+
+
+def test_it_limits_free_models_per_minute_with_rate_limit_headers(gate: Any, api_key: IssuedKey, settings: Any) -> None:
+    settings.FREE_MODEL_RPM = 3
+    key = key_state(api_key)
+    assert all(admit(gate, key, 0, is_free=True).ok for _ in range(3))
+    refused = admit(gate, key, 0, is_free=True)
+    assert (refused.status, refused.code) == (429, "free-models-per-min")
+    assert refused.headers["X-RateLimit-Limit"] == "3"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) > time.time() * 1000
+    assert 1 <= refused.retry_after <= 60
+
+
+def test_it_raises_the_free_daily_cap_once_ten_dollars_were_bought(
+    gate: Any, triad: Triad, api_key: IssuedKey, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.FREE_MODEL_RPD_NO_CREDITS = 2
+    settings.FREE_MODEL_RPD_WITH_CREDITS = 4
+    key = key_state(api_key)
+    assert admit(gate, key, 0, is_free=True).ok and admit(gate, key, 0, is_free=True).ok
+    refused = admit(gate, key, 0, is_free=True)
+    assert (refused.status, refused.code) == (429, "free-models-per-day")
+    assert "Add 10 credits" in refused.message
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_post(
+            idempotency_key="topup:1",
+            kind=LedgerEntry.Kind.TOPUP,
+            organization=triad.org,
+            legs=[Leg(LedgerAccount.Kind.ORG_CREDITS, 10 * USD, triad.org), Leg("payment_clearing", -10 * USD)],
+        )
+    gate.org_balance_sync(triad.org.pk)  # the ledger hook syncs the process's gate; this test owns another
+    assert admit(gate, key, 0, is_free=True).ok and admit(gate, key, 0, is_free=True).ok
+    assert admit(gate, key, 0, is_free=True).code == "free-models-per-day-high-balance"
+
+
+def test_it_expires_the_holds_of_requests_that_never_finished(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, USD, rid="crashed").ok
+    assert gate.expire_reservations(now=time.time() + 10) == 0
+    later = time.time() + settings.RESERVATION_TTL_SECONDS + 1
+    assert gate.expire_reservations(now=later) == 1
+    assert gate.org_credit_view(triad.org.pk)["reserved"] == 0
+    assert admit(gate, key, USD).ok
+
+
+def test_it_sees_a_grant_through_the_ledger_hook(
+    triad: Triad, api_key: IssuedKey, django_capture_on_commit_callbacks: Any
+) -> None:
+    from billing.gate import get_gate
+
+    gate = get_gate()
+    key = key_state(api_key)
+    assert admit(gate, key, USD).code == "insufficient_credits"
+    with django_capture_on_commit_callbacks(execute=True):
+        credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="late grant")
+    assert admit(gate, key, USD).ok
+
+
+def test_it_reloads_a_lost_mirror_from_the_ledger(triad: Triad, api_key: IssuedKey) -> None:
+    from billing.settlement import settle_pending, usage_queue
+
+    gate = RedisGate(settings.REDIS_URL)
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, 300_000_000, rid="r").ok
+    run(gate.finish, reservation_id="r", key=key, event=event(key, 300_000_000))
+    assert settle_pending(usage_queue()) == 1
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # Redis restarted without persistence
+    assert gate.org_credit_view(triad.org.pk)["spent"] == 300_000_000
+    assert gate.key_usage(key.key_id, key.key_hash)["total"] == 300_000_000
+    assert admit(gate, key, 800_000_000).code == "insufficient_credits"
+    assert admit(gate, key, 700_000_000).ok
