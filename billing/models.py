@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -135,3 +137,185 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return self.generation_id
+
+
+# --- Payments: buying credits by card (Stripe) and USDC (EVM chains) -------------------------------
+# Amounts here are nano-dollars like everything else; Stripe cents and token base units are
+# converted inside billing/providers/ and never stored.
+
+
+class TopUp(models.Model):
+    """One card purchase of credits: a Checkout Session, or an off-session auto top-up charge.
+
+    The row is created before Stripe is called, so its public id is the idempotency key of that
+    call and the pointer in the session's metadata. Amounts are taken from this row, never from
+    the webhook, which only says "this top-up was paid".
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        CHECKOUT = "checkout", "Checkout"
+        AUTO = "auto", "Auto top-up"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="topups")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHECKOUT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    credit_nanos = models.BigIntegerField(help_text="Credit the organization receives")
+    fee_nanos = models.BigIntegerField(help_text="Card fee, booked as fee revenue")
+    save_card = models.BooleanField(default=False, help_text="Keep the card for auto top-up")
+    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    refunded_nanos = models.BigIntegerField(default=0, help_text="Cumulative amount refunded to the card")
+    credit_reversed_nanos = models.BigIntegerField(default=0, help_text="Credit taken back by refunds")
+    dispute_id = models.CharField(max_length=255, blank=True)
+    dispute_status = models.CharField(max_length=40, blank=True)
+    disputed_credit_nanos = models.BigIntegerField(default=0, help_text="Credit moved to disputes_held")
+    receipt_url = models.URLField(max_length=500, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one auto top-up in flight per organization: a second beat run cannot charge twice.
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(source="auto", status="pending"),
+                name="one_pending_auto_topup_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"top-up {self.public_id} ({self.status})"
+
+    @property
+    def total_nanos(self) -> int:
+        return self.credit_nanos + self.fee_nanos
+
+
+class StripeEvent(models.Model):
+    """Every verified webhook event, stored once by its id: the deduplication record and audit log."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        IGNORED = "ignored", "Ignored"
+        DEFERRED = "deferred", "Deferred until its top-up is paid"
+        REJECTED = "rejected", "Rejected (needs an operator)"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    stripe_created = models.BigIntegerField(help_text="Stripe's event timestamp (unix seconds)")
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    note = models.CharField(max_length=500, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class AutoTopUpRule(models.Model):
+    """ "When the balance falls below threshold, buy amount" with the organization's saved card."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="auto_topup_rule")
+    enabled = models.BooleanField(default=False)
+    threshold_nanos = models.BigIntegerField()
+    amount_nanos = models.BigIntegerField()
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=255, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"auto top-up for {self.organization_id}"
+
+    @property
+    def has_card(self) -> bool:
+        return bool(self.stripe_customer_id and self.stripe_payment_method_id)
+
+
+class DepositAddress(models.Model):
+    """An organization's USDC deposit address on one chain, derived from the xpub (no private key here)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="deposit_addresses")
+    chain_id = models.BigIntegerField()
+    address = models.CharField(max_length=42, help_text="EIP-55 checksummed")
+    derivation_index = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "chain_id"], name="one_deposit_address_per_chain"),
+            models.UniqueConstraint(fields=["chain_id", "address"], name="unique_deposit_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} on {self.chain_id}"
+
+
+class ChainCursor(models.Model):
+    """How far the scanner has read a chain; each scan re-reads a window behind it for reorgs."""
+
+    chain_id = models.BigIntegerField(unique=True)
+    next_block = models.BigIntegerField(default=0)
+    head_block = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain_id} at {self.next_block}"
+
+
+class CryptoDeposit(models.Model):
+    """One USDC Transfer log into a deposit address. Credited once, after finality, by its log key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmations"
+        CREDITED = "credited", "Credited"
+        ORPHANED = "orphaned", "Dropped by a reorg"
+        BELOW_MINIMUM = "below_minimum", "Below the minimum (needs an operator)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="crypto_deposits")
+    deposit_address = models.ForeignKey(DepositAddress, on_delete=models.PROTECT, related_name="deposits")
+    chain_id = models.BigIntegerField()
+    tx_hash = models.CharField(max_length=66)
+    log_index = models.IntegerField()
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    token_address = models.CharField(max_length=42)
+    from_address = models.CharField(max_length=42)
+    amount_nanos = models.BigIntegerField(help_text="Gross amount received")
+    fee_nanos = models.BigIntegerField(default=0)
+    credit_nanos = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.PENDING)
+    confirmations = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "tx_hash", "log_index"], name="unique_transfer_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}:{self.tx_hash}:{self.log_index}"
