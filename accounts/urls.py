@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("settings/", views.settings_page, name="settings"),
+]

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from analytics import views
+
+app_name = "analytics"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("o/<slug:slug>/activity/", views.activity, name="activity"),
+]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
-from organizations.models import ApiKey, Membership, Organization
+from organizations.models import ApiKey, Invitation, Membership, Organization
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Organization]:
@@ -64,3 +67,35 @@ def api_key_get_by_hash(*, organization: Organization, key_hash: str) -> ApiKey:
         return ApiKey.objects.get(organization=organization, hash=key_hash)
     except ApiKey.DoesNotExist as exc:
         raise Http404("No such key") from exc
+
+
+def membership_list(*, organization: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user").order_by("created_at", "pk")
+
+
+def membership_get_in_organization(*, organization: Organization, membership_id: int) -> Membership:
+    try:
+        return Membership.objects.select_related("user", "organization").get(
+            organization=organization, pk=membership_id
+        )
+    except Membership.DoesNotExist as exc:
+        raise Http404("No such member") from exc
+
+
+def invitation_list_open(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        organization=organization, accepted_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at")
+
+
+def invitation_get(*, organization: Organization, public_id: str) -> Invitation:
+    try:
+        return Invitation.objects.get(organization=organization, public_id=public_id)
+    except (Invitation.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such invitation") from exc
+
+
+def invitation_get_by_token(*, token: str) -> Invitation | None:
+    """The invitation an emailed link points at (open or not); None for an unknown token."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return Invitation.objects.select_related("organization").filter(token_hash=digest).first()

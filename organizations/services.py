@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -219,3 +222,40 @@ def api_key_changed(api_key: ApiKey) -> None:
     from django.core.cache import cache
 
     cache.delete(f"apikey:{api_key.hash}")
+
+
+@transaction.atomic
+def invitation_create_and_send(
+    *, actor: Membership, email: str, role: str, accept_url_for: Callable[[str], str]
+) -> IssuedInvitation:
+    """Invite and email the accept link. A failed send rolls the invitation back: nothing half-created."""
+    issued = invitation_create(actor=actor, email=email, role=role)
+    context = {
+        "organization": actor.organization,
+        "invited_by": actor.user,
+        "role": issued.invitation.get_role_display(),
+        "accept_url": accept_url_for(issued.token),
+        "expires_at": issued.invitation.expires_at,
+    }
+    subject = render_to_string("organizations/email/invitation_subject.txt", context).strip()
+    body = render_to_string("organizations/email/invitation_message.txt", context)
+    send_mail(subject, body, None, [issued.invitation.email])
+    return issued
+
+
+def invitation_revoke(*, actor: Membership, invitation: Invitation) -> None:
+    if not actor.can_manage:
+        raise OrganizationError("Only owners and admins can revoke invitations.")
+    if invitation.organization_id != actor.organization_id:
+        raise OrganizationError("No such invitation.")
+    invitation.delete()
+
+
+def organization_set_log_prompts(*, actor: Membership, enabled: bool) -> Organization:
+    """The privacy switch: prompts and completions are stored only when an owner or admin opts in."""
+    if not actor.can_manage:
+        raise OrganizationError("Only owners and admins can change privacy settings.")
+    organization = actor.organization
+    organization.log_prompts = enabled
+    organization.save(update_fields=["log_prompts"])
+    return organization

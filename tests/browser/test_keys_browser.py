@@ -1,0 +1,152 @@
+"""The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+Signs in through the allauth form, creates a key through the htmx form, copies nothing but checks the
+key is shown once, then renames, limits, disables and deletes it. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from organizations.models import ApiKey, Membership
+from organizations.services import organization_create_personal
+from tests.conftest import Triad
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PASSWORD = "a long and unusual passphrase"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} is missing: run `bash scripts/system-deps.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, never silently skip them
+        pytest.skip(message)
+    # Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls without this.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def _verified_user(email: str) -> User:
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user(email, PASSWORD)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    organization_create_personal(user=user)
+    return user
+
+
+def _sign_in(page: Any, base: str, email: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.screenshot(path=str(ARTIFACTS / "01-login.png"), full_page=True)
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/o/[\w-]+/keys/$"))
+
+
+def test_it_signs_in_and_manages_a_key_in_chromium(live_server: Any, page: Any) -> None:
+    base = live_server.url
+    user = _verified_user("browser@example.com")
+    org = Membership.objects.get(user=user).organization
+
+    _sign_in(page, base, "browser@example.com")
+    assert page.locator("h1").inner_text() == "API keys"
+    assert page.locator("#org-switcher-select").input_value() == org.slug
+    page.screenshot(path=str(ARTIFACTS / "02-keys-empty.png"), full_page=True)
+
+    # Invalid input: the htmx form re-renders with an error and nothing is created.
+    page.fill("#id_name", "production")
+    page.fill("#id_limit_usd", "-5")
+    page.click("form.create-key button[type=submit]")
+    page.wait_for_selector(".field.has-error")
+    assert ApiKey.objects.count() == 0
+    page.screenshot(path=str(ARTIFACTS / "03-create-error.png"), full_page=True)
+
+    page.fill("#id_limit_usd", "25")
+    page.select_option("#id_limit_reset", "monthly")
+    page.click("form.create-key button[type=submit]")
+    page.wait_for_selector("#new-key-value")
+    shown = page.locator("#new-key-value").inner_text().strip()
+    assert re.fullmatch(r"sk-or-v1-[0-9a-f]{64}", shown)
+    api_key = ApiKey.objects.get()
+    assert api_key.hash != shown
+    assert api_key.limit_nanos == 25_000_000_000
+    assert page.url.endswith(f"/o/{org.slug}/keys/")  # an htmx swap, not a navigation
+    page.screenshot(path=str(ARTIFACTS / "04-key-created.png"), full_page=True)
+
+    row = page.locator(f"#key-{api_key.public_id}")
+    row.get_by_role("link", name="Rename").click()
+    page.locator(f"#key-{api_key.public_id} input[name=name]").fill("production backend")
+    page.screenshot(path=str(ARTIFACTS / "05-rename.png"), full_page=True)
+    page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Save").click()
+    page.wait_for_selector(f"#key-{api_key.public_id} >> text=production backend")
+
+    page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Disable").click()
+    page.wait_for_selector(f"#key-{api_key.public_id} >> text=Enable")
+    api_key.refresh_from_db()
+    assert api_key.disabled and api_key.name == "production backend"
+    page.screenshot(path=str(ARTIFACTS / "06-disabled.png"), full_page=True)
+
+    page.reload()
+    assert shown not in page.content()  # shown once: never again
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Delete").click()
+    page.wait_for_selector(f"#key-{api_key.public_id}", state="detached")
+    assert not ApiKey.objects.exists()
+
+
+def test_it_shows_a_member_the_keys_without_manage_controls(live_server: Any, page: Any, triad: Triad) -> None:
+    from allauth.account.models import EmailAddress
+
+    from organizations.services import api_key_create
+
+    EmailAddress.objects.create(user=triad.member, email=triad.member.email, verified=True, primary=True)
+    api_key_create(organization=triad.org, name="shared", created_by=triad.owner)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", triad.member.email)
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/o/[\w-]+/keys/$"))
+    page.goto(f"{live_server.url}/o/{triad.org.slug}/organization/")
+    page.screenshot(path=str(ARTIFACTS / "07-organization-member.png"), full_page=True)
+    page.goto(f"{live_server.url}/o/{triad.org.slug}/keys/")
+    assert page.locator("text=shared").count() >= 1
+    assert page.locator("form.create-key").count() == 0
+    assert page.get_by_role("button", name="Delete").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "08-keys-member.png"), full_page=True)
