@@ -40,6 +40,9 @@ REASONING_FORMAT = "google-gemini-v1"
 THINKING_BASE_TOKENS = 16384  # what the effort share applies to when the client set no max_tokens
 MIN_THINKING_BUDGET = 128  # the floor of the 2.5 Pro models
 MAX_THINKING_BUDGET = 24576  # the ceiling of the Flash models (Pro allows more, Flash refuses it)
+# Google's documented stand-in for history Gemini did not produce (another provider's tool calls):
+# Gemini 3 refuses a step whose first functionCall carries no signature at all.
+FOREIGN_SIGNATURE = "skip_thought_signature_validator"
 
 FINISH: Mapping[str, str] = {
     "STOP": "stop",
@@ -160,6 +163,9 @@ def _model_parts(message: Message) -> list[Part]:
         parts.append(part)
     if loose and parts and "thoughtSignature" not in parts[0]:
         parts[0]["thoughtSignature"] = loose[0]
+    calls = [p for p in parts if "functionCall" in p]
+    if calls and not any("thoughtSignature" in p for p in parts):
+        calls[0]["thoughtSignature"] = FOREIGN_SIGNATURE
     return parts
 
 
@@ -319,24 +325,36 @@ def usage_from(raw: Mapping[str, Any] | None) -> Usage | None:
 
 
 class PartsTranslation:
-    """The OpenAI-side pieces of a list of Gemini parts (a whole answer or one streamed chunk)."""
+    """The OpenAI-side pieces of a list of Gemini parts (a whole answer or one streamed chunk).
 
-    def __init__(self, parts: list[Mapping[str, Any]], response_id: str, first_tool: int, first_detail: int) -> None:
+    Consecutive thought parts are one reasoning block: they share a `reasoning_details` index, also
+    across streamed chunks (`open_thought` carries the block still being written from one chunk to
+    the next), so clients merging fragments by index rebuild one block, as for Anthropic.
+    """
+
+    def __init__(
+        self,
+        parts: list[Mapping[str, Any]],
+        response_id: str,
+        first_tool: int = 0,
+        next_detail: int = 0,
+        open_thought: int | None = None,
+    ) -> None:
         self.text: list[str] = []
         self.thoughts: list[str] = []
         self.details: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.images: list[dict[str, Any]] = []
+        self.next_detail = next_detail
+        self.open_thought = open_thought
         for part in parts:
             signature = part.get("thoughtSignature")
-            detail_index = first_detail + len(self.details)
             if part.get("thought") and "text" in part:
-                self.thoughts.append(part["text"])
-                detail = {"type": "reasoning.text", "text": part["text"], "format": REASONING_FORMAT}
-                if signature:
-                    detail["signature"] = signature
-                self.details.append({**detail, "index": detail_index})
-            elif "functionCall" in part:
+                self._thought(part["text"], signature)
+                continue
+            self.open_thought = None
+            detail_index = self.next_detail
+            if "functionCall" in part:
                 fc = part["functionCall"]
                 args = fc.get("args") or {}
                 position = first_tool + len(self.calls)
@@ -350,15 +368,34 @@ class PartsTranslation:
                     }
                 )
                 if signature:
-                    self.details.append(self._encrypted(signature, detail_index, call_id))
+                    self._add(self._encrypted(signature, detail_index, call_id))
             elif "text" in part:
                 self.text.append(part["text"])
                 if signature:
-                    self.details.append(self._encrypted(signature, detail_index, None))
+                    self._add(self._encrypted(signature, detail_index, None))
             elif "inlineData" in part:
                 data = part["inlineData"]
                 url = f"data:{data.get('mimeType', 'image/png')};base64,{data.get('data', '')}"
                 self.images.append({"type": "image_url", "image_url": {"url": url}})
+
+    def _add(self, detail: dict[str, Any]) -> None:
+        self.details.append(detail)
+        self.next_detail += 1
+
+    def _thought(self, text: str, signature: str | None) -> None:
+        self.thoughts.append(text)
+        if self.open_thought is not None and self.details and self.details[-1]["index"] == self.open_thought:
+            current = self.details[-1]  # same block, same answer: grow it rather than repeat it
+            current["text"] += text
+        elif self.open_thought is not None:
+            current = {"type": "reasoning.text", "text": text, "format": REASONING_FORMAT, "index": self.open_thought}
+            self.details.append(current)
+        else:
+            current = {"type": "reasoning.text", "text": text, "format": REASONING_FORMAT, "index": self.next_detail}
+            self.open_thought = self.next_detail
+            self._add(current)
+        if signature:
+            current["signature"] = signature
 
     @staticmethod
     def _encrypted(signature: str, index: int, call_id: str | None) -> dict[str, Any]:
@@ -431,7 +468,7 @@ class GeminiAdapter:
     @staticmethod
     def _choice(candidate: Mapping[str, Any], response_id: str) -> dict[str, Any]:
         parts = (candidate.get("content") or {}).get("parts") or []
-        tr = PartsTranslation(parts, response_id, 0, 0)
+        tr = PartsTranslation(parts, response_id)
         message: dict[str, Any] = {
             "role": "assistant",
             "content": "".join(tr.text) if tr.text or not tr.calls else None,
@@ -470,7 +507,7 @@ class GeminiStreamParser:
         self.system_fingerprint: str | None = None
         self.service_tier: str | None = None
         self._tools: dict[int, int] = {}
-        self._details: dict[int, int] = {}
+        self._details: dict[int, tuple[int, int | None]] = {}  # candidate -> (next detail, open thought)
         self._started: set[int] = set()
 
     def feed(self, event: SSEEvent) -> list[ChunkChoice]:
@@ -505,9 +542,10 @@ class GeminiStreamParser:
         index = candidate.get("index", 0)
         parts = (candidate.get("content") or {}).get("parts") or []
         first_tool = self._tools.get(index, 0)
-        tr = PartsTranslation(parts, self.upstream_id, first_tool, self._details.get(index, 0))
+        next_detail, open_thought = self._details.get(index, (0, None))
+        tr = PartsTranslation(parts, self.upstream_id, first_tool, next_detail, open_thought)
         self._tools[index] = first_tool + len(tr.calls)
-        self._details[index] = self._details.get(index, 0) + len(tr.details)
+        self._details[index] = (tr.next_detail, tr.open_thought)
         delta: dict[str, Any] = {}
         if tr.text:
             delta["content"] = "".join(tr.text)
