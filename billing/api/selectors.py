@@ -88,14 +88,30 @@ def generation_get(*, organization: Organization, generation_id: str) -> Generat
     return Generation.objects.filter(organization=organization, generation_id=generation_id).first()
 
 
-def ledger_entry_list_recent(*, organization: Organization, limit: int = 25) -> list[tuple[LedgerEntry, int]]:
-    """Recent entries touching the organization's credits, each with its signed effect on the balance."""
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One entry as the organization sees it: what happened and how it moved their balance."""
+
+    entry: LedgerEntry
+    amount_nanos: int  # signed effect on the organization's credits
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount_nanos >= 0
+
+    @property
+    def magnitude_nanos(self) -> int:
+        return abs(self.amount_nanos)
+
+
+def ledger_entry_list_recent(*, organization: Organization, limit: int = 25) -> list[LedgerRow]:
+    """Recent entries touching the organization's credits, newest first."""
     postings = (
         Posting.objects.filter(account__kind=LedgerAccount.Kind.ORG_CREDITS, account__organization=organization)
         .select_related("entry")
         .order_by("-entry__created_at", "-entry_id")[:limit]
     )
-    return [(p.entry, p.amount_nanos) for p in postings]
+    return [LedgerRow(entry=p.entry, amount_nanos=p.amount_nanos) for p in postings]
 
 
 def generation_list_recent(*, organization: Organization, limit: int = 20) -> QuerySet[Generation]:
