@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from django.db.models import QuerySet
+from django.db.models.functions import Length
 
 from proxy.catalog.serialize import model_endpoints_json, model_json, provider_json
 from proxy.models import Endpoint, Model, Provider
@@ -121,10 +122,11 @@ def model_list_json(
 
 
 def model_get(*, slug: str) -> Model | None:
-    return (
-        Model.objects.filter(slug=slug, is_enabled=True).first()
-        or Model.objects.filter(canonical_slug=slug, is_enabled=True).first()
-    )
+    """A model by id, else by permaslug (links.details uses it; variants share it, so the base model wins)."""
+    model = Model.objects.filter(slug=slug).first()
+    if model is None:
+        model = Model.objects.filter(canonical_slug=slug).order_by(Length("slug"), "slug").first()
+    return model if model is not None and model.is_enabled else None
 
 
 def endpoint_list_for_model(*, model: Model) -> QuerySet[Endpoint]:

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from proxy.catalog.build import DEFAULT_OUT, catalog_build, snapshots_read
+from proxy.catalog.services import catalog_read
+from proxy.selectors import catalog_cache_clear
+
+
+@pytest.fixture(scope="session")
+def built_catalog() -> dict[str, Any]:
+    """The catalog as the build step makes it from the real snapshots in ../shared/data."""
+    from proxy.catalog.build import DEFAULT_SNAPSHOTS
+
+    return catalog_build(snapshots_read(DEFAULT_SNAPSHOTS))
+
+
+@pytest.fixture(scope="session")
+def shipped_catalog() -> dict[str, Any]:
+    return catalog_read(DEFAULT_OUT)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models_cache() -> Iterator[None]:
+    catalog_cache_clear()
+    yield
+    catalog_cache_clear()
