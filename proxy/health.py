@@ -149,6 +149,9 @@ class HealthStore:
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
         raise NotImplementedError
 
+    async def close(self) -> None:
+        """Release connections (the Redis store); the store must not be used afterwards."""
+
 
 # --- in-process store -----------------------------------------------------------------------------
 
@@ -554,6 +557,11 @@ class RedisHealthStore(HealthStore):
                 self.p50_refresh_ms,
             ],
         )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        if self._sync is not None:
+            self._sync.close()
 
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
         if self._sync is None:

@@ -1,0 +1,372 @@
+"""The health store against the real Redis (REDIS_URL, the test run's own db) and in memory.
+
+Each test drives a fake clock and runs inside one event loop (asyncio.run), since a redis.asyncio
+connection belongs to the loop that opened it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from django.conf import settings
+
+from proxy.health import (
+    HealthConfig,
+    HealthStore,
+    MemoryHealthStore,
+    RedisHealthStore,
+    endpoint_stats,
+    get_health_store,
+    percentile,
+    throughput,
+)
+
+T0 = 1_800_000_000.0  # a slot boundary (multiple of 10 s) and a minute boundary
+CONFIG = HealthConfig(
+    cb_failures=3,
+    cb_error_rate=0.5,
+    cb_min_requests=6,
+    cb_window_s=60,
+    cb_cooldown_s=10,
+    cb_probe_ttl_s=5,
+    outage_min_errors=2,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+StoreFactory = Callable[[], HealthStore]
+
+
+def _redis_url() -> str:
+    assert settings.REDIS_URL, "the health tests run against the real Redis: set REDIS_URL"
+    return str(settings.REDIS_URL)
+
+
+def run(kind: str, body: Callable[[StoreFactory, Clock], Awaitable[None]]) -> None:
+    """Run `body` with a factory of stores sharing one clock (and, for Redis, one database)."""
+    clock = Clock()
+    made: list[HealthStore] = []
+    memory = MemoryHealthStore(CONFIG, clock)
+
+    def factory() -> HealthStore:
+        store: HealthStore = (
+            RedisHealthStore(_redis_url(), CONFIG, clock, p50_refresh_ms=0) if kind == "redis" else memory
+        )
+        made.append(store)
+        return store
+
+    async def main() -> None:
+        try:
+            await body(factory, clock)
+        finally:
+            for store in made:
+                await store.close()
+
+    asyncio.run(main())
+
+
+KINDS = pytest.mark.parametrize("kind", ["redis", "memory"])
+
+
+async def fail(store: HealthStore, endpoint_id: int, times: int = 1) -> None:
+    for _ in range(times):
+        await store.record(endpoint_id, ok=False)
+
+
+async def succeed(store: HealthStore, endpoint_id: int, times: int = 1) -> None:
+    for _ in range(times):
+        await store.record(endpoint_id, ok=True, latency_ms=100, ttft_ms=50, tokens=10, duration_ms=150)
+
+
+@KINDS
+def test_it_reports_nothing_for_endpoints_without_history(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        view = await make().view([1, 2])
+        assert dict(view.by_endpoint) == {}
+        assert view.get(1).circuit_open is False
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_opens_the_circuit_after_consecutive_failures(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=2)
+        assert (await store.view([7])).get(7).circuit_open is False
+        await fail(store, 7)
+        health = (await store.view([7])).get(7)
+        assert health.circuit_open is True
+        assert health.half_open_probe is False
+        assert health.retry_after_s == pytest.approx(10.0)
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_resets_the_consecutive_count_on_success(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        for _ in range(2):
+            await fail(store, 7, times=2)
+            await succeed(store, 7)
+        assert (await store.view([7])).get(7).circuit_open is False
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_opens_the_circuit_on_the_error_rate_over_the_window(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        for _ in range(2):  # alternate, so never 3 in a row
+            await succeed(store, 7)
+            await fail(store, 7)
+            clock.advance(5)
+        assert (await store.view([7])).get(7).circuit_open is False  # 50%, but only 4 requests
+        await succeed(store, 7)
+        await fail(store, 7)
+        # 6 requests, 3 errors: 50% >= the threshold with the minimum volume
+        assert (await store.view([7])).get(7).circuit_open is True
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_forgets_errors_older_than_the_window(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await succeed(store, 7, times=3)
+        await fail(store, 7, times=2)
+        clock.advance(75)
+        await succeed(store, 7)
+        await fail(store, 7, times=2)  # 2 of the last 3 in the window, below the minimum volume
+        assert (await store.view([7])).get(7).circuit_open is False
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_never_opens_the_circuit_on_rate_limits(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        for _ in range(10):
+            await store.record(7, ok=False, rate_limited=True)
+        health = (await store.view([7])).get(7)
+        assert health.circuit_open is False
+        assert health.recent_outage is True  # but a throttled provider goes to the back of the line
+        assert store.stats([7])[7]["uptime_last_5m"] is None  # and 429s are not downtime
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_flags_a_recent_outage_for_thirty_seconds(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7)
+        assert (await store.view([7])).get(7).recent_outage is False  # one stray error is not an outage
+        await fail(store, 7)
+        clock.advance(15)
+        assert (await store.view([7])).get(7).recent_outage is True
+        await succeed(store, 7, times=3)
+        assert (await store.view([7])).get(7).recent_outage is False  # more successes than failures
+        clock.advance(31)
+        await fail(store, 7)
+        assert (await store.view([7])).get(7).recent_outage is False
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_grants_one_half_open_probe_after_the_cool_down_and_closes_on_its_success(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        gateway_a, gateway_b = make(), make()
+        await fail(gateway_a, 7, times=3)
+        clock.advance(9)
+        assert (await gateway_b.view([7])).get(7).circuit_open is True
+        clock.advance(2)
+        first = (await gateway_a.view([7])).get(7)
+        second = (await gateway_b.view([7])).get(7)
+        assert (first.half_open_probe, first.circuit_open) == (True, False)
+        assert (second.half_open_probe, second.circuit_open) == (False, True)  # one probe at a time
+        await succeed(gateway_a, 7)
+        for store in (gateway_a, gateway_b):
+            health = (await store.view([7])).get(7)
+            assert (health.circuit_open, health.half_open_probe) == (False, False)
+        await fail(gateway_b, 7, times=2)  # a fresh start: old errors do not trip it again
+        assert (await gateway_b.view([7])).get(7).circuit_open is False
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_reopens_the_circuit_when_the_probe_fails(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=3)
+        clock.advance(10)
+        assert (await store.view([7])).get(7).half_open_probe is True
+        await fail(store, 7)
+        health = (await store.view([7])).get(7)
+        assert health.circuit_open is True
+        assert health.retry_after_s == pytest.approx(10.0)
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_ignores_stragglers_failing_during_the_cool_down(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=3)
+        clock.advance(6)
+        await fail(store, 7)  # a request sent before the circuit opened
+        clock.advance(4)
+        assert (await store.view([7])).get(7).half_open_probe is True  # the cool-down was not extended
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_hands_the_probe_to_someone_else_when_the_holder_never_reports(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=3)
+        clock.advance(10)
+        assert (await store.view([7])).get(7).half_open_probe is True
+        clock.advance(4)
+        assert (await store.view([7])).get(7).circuit_open is True
+        clock.advance(2)
+        assert (await store.view([7])).get(7).half_open_probe is True
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_tracks_latency_ttft_and_throughput_medians(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        for latency, ttft, tokens in ((100, 40, 60), (300, 60, 90), (200, 50, 300)):
+            await store.record(7, ok=True, latency_ms=latency, ttft_ms=ttft, tokens=tokens, duration_ms=1_050)
+        health = (await store.view([7])).get(7)
+        assert health.latency_p50_ms == pytest.approx(200)
+        assert health.ttft_p50_ms == pytest.approx(50)
+        # tokens over the generation time after the first token: 90 / (1.05 s - 0.06 s)
+        assert health.throughput_p50 == pytest.approx(90 / 0.99, rel=1e-3)
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_computes_uptime_over_five_minutes_thirty_minutes_and_a_day(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=1)
+        await succeed(store, 7, times=1)
+        clock.advance(20 * 60)  # out of the 5-minute window, inside the 30-minute one
+        await succeed(store, 7, times=2)
+        clock.advance(3 * 3600)  # out of 30 minutes, inside the day
+        await succeed(store, 7, times=4)
+        await store.record(7, ok=False, rate_limited=True)
+        stats = store.stats([7, 8])
+        assert stats[7]["uptime_last_5m"] == 100.0
+        assert stats[7]["uptime_last_30m"] == 100.0
+        assert stats[7]["uptime_last_1d"] == pytest.approx(87.5)  # 7 of 8, the 429 excluded
+        assert stats[7]["latency_last_30m"] == {"p50": 50.0, "p75": 50.0, "p90": 50.0, "p99": 50.0}
+        assert stats[7]["throughput_last_30m"]["p50"] == pytest.approx(100.0)
+        assert stats[8] == {
+            "uptime_last_5m": None,
+            "uptime_last_30m": None,
+            "uptime_last_1d": None,
+            "latency_last_30m": None,
+            "throughput_last_30m": None,
+        }
+        clock.advance(86_400)
+        await succeed(store, 7)
+        assert store.stats([7])[7]["uptime_last_1d"] == 100.0  # yesterday is gone
+
+    run(kind, body)
+
+
+def test_it_shares_state_between_two_gateway_processes_through_redis() -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        process_a, process_b = make(), make()
+        await fail(process_a, 42, times=1)
+        await fail(process_b, 42, times=2)
+        assert (await process_a.view([42])).get(42).circuit_open is True
+        assert (await process_b.view([42])).get(42).circuit_open is True
+        await succeed(process_b, 43, times=1)
+        assert process_a.stats([43])[43]["uptime_last_5m"] == 100.0
+
+    run("redis", body)
+
+
+def test_it_reads_health_for_many_endpoints_in_one_redis_round_trip() -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        assert isinstance(store, RedisHealthStore)
+        for eid in range(1, 6):
+            await fail(store, eid, times=eid)
+        await store.view([1])  # the first call in a process may also have to load the script
+        calls: list[tuple[object, ...]] = []
+        original = store._client.execute_command
+
+        async def counting(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            return await original(*args, **kwargs)
+
+        store._client.execute_command = counting  # type: ignore[method-assign]
+        view = await store.view(range(1, 11))
+        assert len(calls) == 1
+        assert calls[0][0] in ("EVALSHA", "EVAL")
+        assert [eid for eid in range(1, 6) if view.get(eid).circuit_open] == [3, 4, 5]
+        calls.clear()
+        await store.record(9, ok=True, latency_ms=1)
+        assert len(calls) == 1
+
+    run("redis", body)
+
+
+def test_it_uses_redis_when_configured_and_serves_endpoint_stats_from_it() -> None:
+    import proxy.health as health_module
+
+    health_module._store = None
+    try:
+        store = get_health_store()
+        assert isinstance(store, RedisHealthStore)
+        assert get_health_store() is store
+
+        async def body() -> None:
+            await store.record(5, ok=True, ttft_ms=80, latency_ms=120, tokens=40, duration_ms=480)
+            await store.close()
+
+        asyncio.run(body())
+        stats = endpoint_stats([5])[5]
+        assert stats["uptime_last_30m"] == 100.0
+        assert stats["latency_last_30m"]["p50"] == 80.0
+        assert stats["throughput_last_30m"]["p50"] == 100.0
+    finally:
+        health_module._store = None
+
+
+def test_it_computes_throughput_and_nearest_rank_percentiles() -> None:
+    assert throughput(100, 2_000, 1_000) == 100.0
+    assert throughput(100, 2_000, None) == 50.0
+    assert throughput(0, 2_000, 10) is None
+    assert throughput(10, None, None) is None
+    assert percentile([5, 1, 3, 2, 4], 50) == 3
+    assert percentile([5, 1, 3, 2, 4], 99) == 5
+    assert percentile([], 50) is None
