@@ -35,19 +35,19 @@ MAX_SECRET_CHARS = 8192
 # --- The cipher ------------------------------------------------------------------------------
 
 
-def _derived_key() -> bytes:
-    digest = hashlib.sha256(b"byok-encryption-key:" + settings.SECRET_KEY.encode()).digest()
+def _derived_key(secret_key: str) -> bytes:
+    digest = hashlib.sha256(b"byok-encryption-key:" + secret_key.encode()).digest()
     return base64.urlsafe_b64encode(digest)
 
 
 @lru_cache(maxsize=4)
-def _cipher_for(keys: tuple[str, ...]) -> MultiFernet:
+def _cipher_for(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
     if not keys:
         logger.warning(
             "BYOK_ENCRYPTION_KEYS is not set: provider keys are encrypted with a key derived from SECRET_KEY. "
             "Set BYOK_ENCRYPTION_KEYS (Fernet keys) before storing real secrets."
         )
-        return MultiFernet([Fernet(_derived_key())])
+        return MultiFernet([Fernet(_derived_key(secret_key))])
     fernets = []
     for position, key in enumerate(keys, start=1):
         try:
@@ -62,7 +62,8 @@ def _cipher_for(keys: tuple[str, ...]) -> MultiFernet:
 
 def _cipher() -> MultiFernet:
     # Keyed on the current setting so tests (and a reloaded config) never reuse a stale cipher.
-    return _cipher_for(tuple(k.strip() for k in settings.BYOK_ENCRYPTION_KEYS if k.strip()))
+    keys = tuple(k.strip() for k in settings.BYOK_ENCRYPTION_KEYS if k.strip())
+    return _cipher_for(keys, "" if keys else settings.SECRET_KEY)
 
 
 def secret_encrypt(secret: str) -> str:
