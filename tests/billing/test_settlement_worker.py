@@ -1,0 +1,99 @@
+"""A real Celery worker killed (SIGKILL) in the middle of a settlement batch loses and repeats nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from billing.gate import GROUP, STREAM, RedisGate
+from billing.ledger import org_balance_nanos
+from billing.models import NANOS_PER_USD, Generation, LedgerEntry
+from billing.services import credits_grant
+from openrouter_site.celery import app
+from organizations.services import IssuedKey
+from tests.billing.test_settlement import finished
+from tests.conftest import Triad
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = 40
+
+
+def start_worker(**extra_env: str) -> subprocess.Popen[bytes]:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "SETTLEMENT_CONSUMER": "crash-test",
+        # A settlement worker serves no URLs; the URL-conf system checks belong to the web tests.
+        "CELERY_SKIP_CHECKS": "1",
+        **extra_env,
+    }
+    cmd = [sys.executable, "-m", "celery", "-A", "openrouter_site", "worker", "-Q", "billing", "--pool", "solo"]
+    cmd += ["-n", f"crash-{time.time_ns()}@localhost", "--without-gossip", "--without-mingle", "-l", "WARNING"]
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.worker
+def test_it_posts_every_event_exactly_once_after_a_worker_is_killed_mid_batch(
+    transactional_db: None, triad: Triad, api_key: IssuedKey
+) -> None:
+    credits_grant(organization=triad.org, amount_nanos=NANOS_PER_USD, reason="test")
+    gate = RedisGate(settings.REDIS_URL)
+    ids = finished(gate, api_key, [1_000 + i for i in range(EVENTS)])
+    expected_spend = sum(1_000 + i for i in range(EVENTS))
+
+    worker = start_worker(SETTLEMENT_TEST_PAUSE_SECONDS="60")
+    try:
+        app.send_task("billing.settle_usage")
+        # The worker claimed the batch and sits inside its open transaction (the test pause).
+        wait_for(lambda: _pending(gate) == EVENTS, 60, "the worker to claim the batch")
+        time.sleep(1.0)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert Generation.objects.count() == 0  # the killed transaction rolled back
+    assert _pending(gate) == EVENTS  # and the batch is still owed
+
+    worker = start_worker()
+    try:
+        app.send_task("billing.settle_usage")
+        wait_for(lambda: gate.sync.xlen(STREAM) == 0, 60, "the restarted worker to settle")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+
+    assert sorted(Generation.objects.values_list("generation_id", flat=True)) == sorted(ids)
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).count() == EVENTS
+    assert org_balance_nanos(triad.org) == NANOS_PER_USD - expected_spend
+    view = gate.org_credit_view(triad.org.pk)
+    assert (view["spent"], view["unsettled"], view["reserved"]) == (expected_spend, 0, 0)
+    call_command("ledger_verify")
+
+
+def _pending(gate: RedisGate) -> int:
+    try:
+        return int(gate.sync.xpending(STREAM, GROUP)["pending"])
+    except Exception:  # the group does not exist until the worker's first claim
+        return 0
