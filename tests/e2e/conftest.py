@@ -64,6 +64,7 @@ SCENARIOS = (
     "503",
     "429",
     "cut-after-3",
+    "error-after-2",
     "slow-first-byte-2500",
     "slow-chunks-200",
     "chunks-50",

@@ -168,6 +168,22 @@ def test_it_ends_a_cut_stream_with_an_error_event_and_bills_what_was_delivered(
     assert_charged(world, gen, expected_cost(gen.tokens_prompt, gen.tokens_completion))
 
 
+@pytest.mark.parametrize("provider", ["mock-openai", "mock-anthropic"])
+def test_it_passes_an_upstream_error_event_mid_stream_on_as_an_error_chunk(
+    gateway: Gateway, world: World, mock_provider: MockProvider, provider: str
+) -> None:
+    res, stream = raw_stream(gateway, world, f"{provider}/error-after-2")
+    assert res.status_code == 200
+    data = stream.data()
+    delivered = "".join((d["choices"][0]["delta"].get("content") or "") for d in data if d["choices"])
+    assert delivered == "".join(DEFAULT_PIECES[:2])
+    assert data[-1]["error"]["message"] and data[-1]["choices"][0]["finish_reason"] == "error"
+    assert not stream.done
+    gen = generation(res.headers["x-generation-id"])
+    assert gen.finish_reason == "error"
+    assert_charged(world, gen, expected_cost(gen.tokens_prompt, gen.tokens_completion))
+
+
 def test_it_estimates_usage_when_the_stream_reports_none(
     gateway: Gateway, world: World, mock_provider: MockProvider
 ) -> None:

@@ -43,6 +43,9 @@ class Scenario:
     chunk_delay_ms: int = 0  # wait between stream chunks
     chunks: int | None = None  # number of content pieces (None: DEFAULT_PIECES)
     cut_after: int | None = None  # abort the connection after this many content pieces
+    # Pause between the last piece and the cut. A real connection rarely dies in the same packet as
+    # the data; with 0, aiohttp clients drop the already-received bytes when they see the error first.
+    cut_delay_ms: int = 100
     error_after: int | None = None  # send an in-stream error event after this many content pieces
     usage: bool = True  # report usage at all
     tools: int = 0  # tool calls in the answer

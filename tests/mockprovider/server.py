@@ -259,6 +259,7 @@ async def _answer_stream(
     try:
         for frame in frames:
             if frame.content and rec.content_sent == scenario.cut_after:
+                await asyncio.sleep(scenario.cut_delay_ms / 1000)
                 rec.cut = True
                 if request.transport is not None:
                     request.transport.close()  # flushes what was written, never sends the last chunk
