@@ -15,6 +15,7 @@ short, for each requested model (primary first, then `models` fallbacks):
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from proxy.auto import AUTO_ROUTER, auto_models
 from proxy.catalog.snapshot import Candidate, CatalogSnapshot, ModelInfo
 from proxy.health import EndpointHealth, HealthView
-from proxy.prefs import DEFAULT_PREFS, ProviderPrefs, RoutingError, SortSpec
+from proxy.prefs import DEFAULT_PREFS, MaxPrice, ProviderPrefs, RoutingError, SortSpec
 
 DYNAMIC_VARIANTS = frozenset({"nitro", "floor", "exacto", "thinking", "free", "extended"})
 SERVICE_TIERS = frozenset({"priority", "flex"})
@@ -186,66 +187,86 @@ def _tier_allowed(target: _Target, prefs: ProviderPrefs, service_tier: str | Non
     return allowed
 
 
-def _filters(target: _Target, req: RouteRequest) -> list[tuple[Callable[[Candidate], bool], _Rejected]]:
+Rule = tuple[Callable[[Candidate], bool], str, str | None]  # keep-predicate, 404 detail, excluded_by
+
+
+def _filters(target: _Target, req: RouteRequest) -> list[Rule]:
+    """The hard filters this request switches on, in the order whose last casualty names the 404."""
     prefs, model = req.prefs, target.model_slug
     mp = prefs.max_price
-    hard_params = req.params if prefs.require_parameters else frozenset()
-    listed_only = prefs.order is not None and not prefs.allow_fallbacks
-    rules: list[tuple[Callable[[Candidate], bool], _Rejected]] = [
-        (_tier_allowed(target, prefs, req.service_tier), _no_endpoints(f"for {model} in a service tier", None)),
-        (
-            lambda c: prefs.only is None or _any_match(prefs.only, c),
-            _no_endpoints(f"for {model} among the providers in provider.only", "allowed_providers"),
-        ),
-        (
-            lambda c: not _any_match(prefs.ignore, c, include_tiers=True),
-            _no_endpoints(f"for {model} once the providers in provider.ignore are excluded", "allowed_providers"),
-        ),
-        (
-            lambda c: not listed_only or _any_match(prefs.order, c),
-            _no_endpoints(
-                f"for {model} among the providers in provider.order (allow_fallbacks is false)", "allowed_providers"
-            ),
-        ),
-        (
-            lambda c: prefs.data_collection != "deny" or not (c.retains_prompts or c.trains_on_prompts),
-            _no_endpoints(f"for {model} matching your data policy (data_collection: deny)", "data_policy:training"),
-        ),
-        (
-            lambda c: not prefs.zdr or c.zdr,
-            _no_endpoints(f"for {model} matching your data policy (zdr: true)", "data_policy:zdr"),
-        ),
-        (
-            lambda c: prefs.quantizations is None or (c.quantization or "unknown").lower() in prefs.quantizations,
-            _no_endpoints(f"for {model} with the requested quantizations", "quantization"),
-        ),
-        (
-            lambda c: (
-                (mp.prompt is None or c.price.prompt <= mp.prompt)
-                and (mp.completion is None or c.price.completion <= mp.completion)
-                and (mp.request is None or c.price.request <= mp.request)
-                and (mp.image is None or c.price.image <= mp.image)
-            ),
-            _no_endpoints(f"for {model} within your max_price", "max_price"),
-        ),
-        (
-            lambda c: "tools" not in req.params or "tools" in c.supported_parameters,
-            _no_endpoints("that support tool use.", "require_parameters"),
-        ),
-        (
-            lambda c: "tool_choice" not in req.params or "tool_choice" in c.supported_parameters,
-            _no_endpoints("that support the provided 'tool_choice' value.", "require_parameters"),
-        ),
-        (
-            lambda c: hard_params <= c.supported_parameters,
-            _no_endpoints(f"for {model} that can handle the requested parameters", "require_parameters"),
-        ),
-        (
-            lambda c: not target.reasoning_default or "reasoning" in c.supported_parameters,
-            _no_endpoints(f"for {model} that support reasoning", None),
-        ),
-    ]
+    rules: list[Rule] = [(_tier_allowed(target, prefs, req.service_tier), f"for {model} in a service tier", None)]
+    if prefs.only is not None:
+        only = prefs.only
+        rules.append((lambda c: _any_match(only, c), f"for {model} among the providers in provider.only", _ALLOWED))
+    if prefs.ignore:
+        ignore = prefs.ignore
+        rules.append(
+            (
+                lambda c: not _any_match(ignore, c, include_tiers=True),
+                f"for {model} once the providers in provider.ignore are excluded",
+                _ALLOWED,
+            )
+        )
+    if prefs.order is not None and not prefs.allow_fallbacks:
+        order = prefs.order
+        detail = f"for {model} among the providers in provider.order (allow_fallbacks is false)"
+        rules.append((lambda c: _any_match(order, c), detail, _ALLOWED))
+    if prefs.data_collection == "deny":
+        rules.append(
+            (
+                lambda c: not (c.retains_prompts or c.trains_on_prompts),
+                f"for {model} matching your data policy (data_collection: deny)",
+                "data_policy:training",
+            )
+        )
+    if prefs.zdr:
+        rules.append((lambda c: c.zdr, f"for {model} matching your data policy (zdr: true)", "data_policy:zdr"))
+    if prefs.quantizations is not None:
+        quants = prefs.quantizations
+        rules.append(
+            (
+                lambda c: (c.quantization or "unknown").lower() in quants,
+                f"for {model} with the requested quantizations",
+                "quantization",
+            )
+        )
+    if not mp.is_empty():
+        rules.append((lambda c: _within(c, mp), f"for {model} within your max_price", "max_price"))
+    if "tools" in req.params:
+        rules.append((lambda c: "tools" in c.supported_parameters, "that support tool use.", _PARAMS))
+    if "tool_choice" in req.params:
+        rules.append(
+            (
+                lambda c: "tool_choice" in c.supported_parameters,
+                "that support the provided 'tool_choice' value.",
+                _PARAMS,
+            )
+        )
+    if prefs.require_parameters and req.params:
+        params = req.params
+        rules.append(
+            (
+                lambda c: params <= c.supported_parameters,
+                f"for {model} that can handle the requested parameters",
+                _PARAMS,
+            )
+        )
+    if target.reasoning_default:
+        rules.append((lambda c: "reasoning" in c.supported_parameters, f"for {model} that support reasoning", None))
     return rules
+
+
+_ALLOWED = "allowed_providers"
+_PARAMS = "require_parameters"
+
+
+def _within(c: Candidate, mp: MaxPrice) -> bool:
+    return (
+        (mp.prompt is None or c.price.prompt <= mp.prompt)
+        and (mp.completion is None or c.price.completion <= mp.completion)
+        and (mp.request is None or c.price.request <= mp.request)
+        and (mp.image is None or c.price.image <= mp.image)
+    )
 
 
 def _modalities_ok(info: ModelInfo, wanted: frozenset[str]) -> str | None:
@@ -302,10 +323,10 @@ def _eligible(target: _Target, req: RouteRequest) -> list[_Option]:
     cands = list(target.candidates)
     if not cands:
         raise _no_endpoints(f"for {target.model_slug}", None)
-    for keep, rejection in _filters(target, req):
+    for keep, detail, excluded_by in _filters(target, req):
         cands = [c for c in cands if keep(c)]
         if not cands:
-            raise rejection
+            raise _no_endpoints(detail, excluded_by)
     soft = req.params & SOFT_PARAMS
     if soft and not req.prefs.require_parameters:
         preferred = [c for c in cands if soft <= c.supported_parameters]
@@ -331,22 +352,14 @@ def price_weight(c: Candidate) -> float:
 
 
 def weighted_shuffle(items: Sequence[_Option], rng: random.Random) -> list[_Option]:
-    """Sampling without replacement, each draw with probability proportional to 1/price^2."""
-    pool = list(items)
-    weights = [price_weight(o.candidate) for o in pool]
-    out: list[_Option] = []
-    while pool:
-        threshold = rng.random() * sum(weights)
-        index = len(pool) - 1
-        acc = 0.0
-        for i, weight in enumerate(weights):
-            acc += weight
-            if threshold < acc:
-                index = i
-                break
-        out.append(pool.pop(index))
-        weights.pop(index)
-    return out
+    """Weighted sampling without replacement, each draw with probability proportional to 1/price^2.
+
+    Efraimidis-Spirakis: sorting by u^(1/w) gives exactly the sequential-draw distribution in one
+    pass. In log form (log(u)/w), so weights as small as 1e-30 neither underflow nor tie.
+    """
+    keyed = [(math.log(1.0 - rng.random()) / price_weight(o.candidate), index) for index, o in enumerate(items)]
+    keyed.sort(reverse=True)
+    return [items[index] for _, index in keyed]
 
 
 def _stable_partition(items: list[_Option], first: Callable[[_Option], bool]) -> list[_Option]:
@@ -376,10 +389,12 @@ def _sort_key(by: str, health: HealthView) -> Callable[[_Option], tuple[float, .
 
 
 def _load_balanced(options: list[_Option], health: HealthView, rng: random.Random) -> list[_Option]:
-    probes = [o for o in options if health.get(o.candidate.endpoint_id).half_open_probe]
-    rest = [o for o in options if o not in probes]
-    stable = [o for o in rest if not health.get(o.candidate.endpoint_id).recent_outage]
-    failing = [o for o in rest if health.get(o.candidate.endpoint_id).recent_outage]
+    probes: list[_Option] = []
+    stable: list[_Option] = []
+    failing: list[_Option] = []
+    for o in options:
+        h = health.get(o.candidate.endpoint_id)
+        (probes if h.half_open_probe else failing if h.recent_outage else stable).append(o)
     # The probe goes first so a recovered endpoint gets its one chance promptly; a failed probe
     # still falls back to the rest of the chain.
     failing.sort(key=lambda o: (list_price(o.candidate), o.candidate.endpoint_id))
@@ -401,10 +416,12 @@ def _order(
 ) -> list[_Option]:
     prefs = req.prefs
     listed: list[_Option] = []
+    taken: set[int] = set()  # identities: comparing options field by field would walk the catalog
     for entry in prefs.order or ():
-        named = [o for o in options if o not in listed and matches(entry, o.candidate)]
+        named = [o for o in options if id(o) not in taken and matches(entry, o.candidate)]
         listed.extend(sorted(named, key=_sort_key("price", health)))
-    rest = [o for o in options if o not in listed]
+        taken.update(id(o) for o in named)
+    rest = [o for o in options if id(o) not in taken]
     if prefs.order is not None and not prefs.allow_fallbacks:
         rest = []
     elif sort is not None:
