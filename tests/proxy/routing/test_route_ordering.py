@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import permutations
 
 import pytest
 
@@ -50,6 +51,22 @@ def test_it_picks_the_first_provider_with_probability_proportional_to_one_over_p
     assert chi_square < 13.8, (first, chi_square)
     # The contract's example: the $1 provider is 9x more likely than the $3 one.
     assert 8.0 < first["one"] / first["three"] < 10.0
+
+
+def test_it_orders_the_fallbacks_as_successive_weighted_draws() -> None:
+    rng = random.Random(7)
+    runs = 30_000
+    seen = Counter(
+        tuple(a.candidate.tag for a in route(RouteRequest(models=("acme/model",)), PRICED, NO_HEALTH, rng).attempts)
+        for _ in range(runs)
+    )
+    weights = {"one": 1.0, "two": 1 / 4, "three": 1 / 9}
+    chi_square = 0.0
+    for order in permutations(weights):
+        # P(a, b, c) = w_a / (w_a + w_b + w_c) * w_b / (w_b + w_c)
+        p = weights[order[0]] / sum(weights.values()) * weights[order[1]] / (weights[order[1]] + weights[order[2]])
+        chi_square += (seen[order] - runs * p) ** 2 / (runs * p)
+    assert chi_square < 20.5, (seen, chi_square)  # 5 degrees of freedom, p = 0.001
 
 
 def test_it_keeps_every_endpoint_as_a_fallback_behind_the_weighted_pick() -> None:
