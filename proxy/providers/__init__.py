@@ -7,7 +7,15 @@ no state between calls (stream parsers do, one per stream).
 from __future__ import annotations
 
 from proxy.providers.anthropic import AnthropicAdapter
-from proxy.providers.base import Adapter, HttpCall, ParsedCompletion, ProviderError, StreamParser, Target
+from proxy.providers.base import (
+    Adapter,
+    HttpCall,
+    ParsedCompletion,
+    ProviderError,
+    StreamParser,
+    Target,
+    hide_reasoning,
+)
 from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.openai import OpenAIAdapter
 
@@ -34,4 +42,5 @@ __all__ = [
     "StreamParser",
     "Target",
     "get_adapter",
+    "hide_reasoning",
 ]

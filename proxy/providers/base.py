@@ -115,3 +115,20 @@ class Adapter(Protocol):
     def stream_parser(self) -> StreamParser: ...
 
     def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError: ...
+
+
+def hide_reasoning(choice: dict[str, Any]) -> bool:
+    """Apply `reasoning.exclude` to one choice item (a whole `message` or a streamed `delta`), in place.
+
+    The model still thinks (and bills for it); the client just does not see the text or the blocks.
+    Returns False when a streamed item is left with nothing to send (no delta, no finish_reason).
+    """
+    message = choice.get("message")
+    if message is not None:
+        message["reasoning"] = None
+        message.pop("reasoning_details", None)
+        return True
+    delta = choice.get("delta") or {}
+    delta.pop("reasoning", None)
+    delta.pop("reasoning_details", None)
+    return bool(delta) or choice.get("finish_reason") is not None

@@ -46,7 +46,6 @@ _FORWARDED = (
     "stop",
     "response_format",
     "tools",
-    "tool_choice",
     "prediction",
     "verbosity",
     "user",
@@ -203,8 +202,12 @@ class OpenAIAdapter:
         if "max_tokens" in request:
             # OpenAI's reasoning models refuse `max_tokens`; every other host still expects it.
             body["max_completion_tokens" if strict else "max_tokens"] = request["max_tokens"]
-        if request.get("tools") and "parallel_tool_calls" in request:
-            body["parallel_tool_calls"] = request["parallel_tool_calls"]
+        if request.get("tools"):
+            # OpenAI refuses both knobs without tools (a client may leave them set on a tool-less turn).
+            if "tool_choice" in request:
+                loose["tool_choice"] = request["tool_choice"]
+            if "parallel_tool_calls" in request:
+                body["parallel_tool_calls"] = request["parallel_tool_calls"]
         effort = _reasoning_effort(request)
         if effort:
             body["reasoning_effort"] = effort

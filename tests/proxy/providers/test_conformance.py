@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from billing.pricing import Usage
-from proxy.providers import get_adapter
+from proxy.providers import get_adapter, hide_reasoning
 from proxy.providers.base import ProviderError
+from proxy.sse import SSEDecoder
 from tests.proxy.providers.support import KINDS, TARGETS, fixture_bytes, fixture_json, replay, sent_body
 
 WEATHER_SCHEMA = {
@@ -263,3 +264,19 @@ def test_it_refuses_a_2xx_body_that_is_not_a_completion(kind: str) -> None:
     with pytest.raises(ProviderError) as caught:
         get_adapter(kind).parse_response(b"<html>upstream proxy</html>")
     assert caught.value.retryable is True
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_can_hide_reasoning_from_a_client_that_asked_to_exclude_it(kind: str) -> None:
+    parsed = get_adapter(kind).parse_response(fixture_bytes(kind, "reasoning.response.json"))
+    choice = parsed.choices[0]
+    assert hide_reasoning(choice) is True
+    assert choice["message"]["reasoning"] is None
+    assert "reasoning_details" not in choice["message"]
+    assert choice["message"]["content"] == ANSWER
+    parser = get_adapter(kind).stream_parser()
+    raw = fixture_bytes(kind, "reasoning.stream.sse")
+    kept = [item for event in SSEDecoder().feed(raw) for item in parser.feed(event) if hide_reasoning(item)]  # type: ignore[arg-type]
+    assert all("reasoning" not in item["delta"] and "reasoning_details" not in item["delta"] for item in kept)
+    assert "".join(item["delta"].get("content") or "" for item in kept) == ANSWER
+    assert kept[-1]["finish_reason"] == "stop"

@@ -70,13 +70,12 @@ def test_it_drops_reasoning_passed_back_on_assistant_messages() -> None:
     assert sent({"messages": history})["messages"][1] == {"role": "assistant", "content": "a"}
 
 
-def test_it_sends_parallel_tool_calls_only_alongside_tools() -> None:
+def test_it_sends_tool_choice_and_parallel_tool_calls_only_alongside_tools() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
-    assert "parallel_tool_calls" not in sent(
-        {"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": False}
-    )
-    body = sent({"messages": [{"role": "user", "content": "x"}], "tools": tools, "parallel_tool_calls": False})
-    assert body["parallel_tool_calls"] is False
+    knobs = {"parallel_tool_calls": False, "tool_choice": "none"}
+    assert not knobs.keys() & sent({"messages": [{"role": "user", "content": "x"}], **knobs}).keys()
+    body = sent({"messages": [{"role": "user", "content": "x"}], "tools": tools, **knobs})
+    assert (body["parallel_tool_calls"], body["tool_choice"]) == (False, "none")
     assert body["tools"] == tools
 
 
