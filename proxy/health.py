@@ -71,6 +71,8 @@ class HealthConfig:
     outage_min_errors: int = 2
     sample_cap: int = 500
     p50_window_s: int = 300
+    # Medians are recomputed by record() at most this often: sorting samples per request is waste.
+    p50_refresh_ms: int = 1_000
 
     @property
     def slot_ms(self) -> int:
@@ -164,6 +166,8 @@ class _Endpoint:
     ring: dict[int, list[int]] = field(default_factory=dict)  # slot -> [ok, err, rate_limited]
     minutes: dict[int, list[int]] = field(default_factory=dict)  # minute -> [ok, err]
     samples: deque[tuple[float, float | None, float | None, float | None]] = field(default_factory=deque)
+    medians: tuple[float | None, float | None, float | None] = (None, None, None)
+    medians_at: float = float("-inf")
 
 
 class MemoryHealthStore(HealthStore):
@@ -189,15 +193,14 @@ class MemoryHealthStore(HealthStore):
         failures = err + limited
         outage = failures >= cfg.outage_min_errors and failures >= ok
         state, retry = _circuit(ep, now_ms, cfg)
-        cutoff = now_ms - cfg.p50_window_s * 1000
-        recent = [s for s in ep.samples if s[0] >= cutoff]
+        latency, ttft, tps = ep.medians
         return EndpointHealth(
             recent_outage=outage,
             circuit_open=state == "open",
             half_open_probe=state == "probe",
-            latency_p50_ms=_median([s[1] for s in recent if s[1] is not None]),
-            ttft_p50_ms=_median([s[2] for s in recent if s[2] is not None]),
-            throughput_p50=_median([s[3] for s in recent if s[3] is not None]),
+            latency_p50_ms=latency,
+            ttft_p50_ms=ttft,
+            throughput_p50=tps,
             retry_after_s=retry,
         )
 
@@ -245,6 +248,15 @@ class MemoryHealthStore(HealthStore):
                     ep.samples.appendleft((now_ms, latency_ms, ttft_ms, tps))
                     while len(ep.samples) > cfg.sample_cap:
                         ep.samples.pop()
+                    if now_ms - ep.medians_at >= cfg.p50_refresh_ms:
+                        cutoff = now_ms - cfg.p50_window_s * 1000
+                        recent = [s for s in ep.samples if s[0] >= cutoff]
+                        ep.medians = (
+                            _median([s[1] for s in recent if s[1] is not None]),
+                            _median([s[2] for s in recent if s[2] is not None]),
+                            _median([s[3] for s in recent if s[3] is not None]),
+                        )
+                        ep.medians_at = now_ms
             elif not rate_limited:
                 ep.consecutive += 1
                 if _should_open(ep, now_ms, cfg, self._window(ep, slot, cfg.cb_window_s * 1000 // SLOT_MS)):
@@ -472,13 +484,9 @@ class RedisHealthStore(HealthStore):
         url: str,
         config: HealthConfig | None = None,
         clock: Callable[[], float] = time.time,
-        *,
-        p50_refresh_ms: int = 1_000,
     ) -> None:
         super().__init__(config, clock)
         self.url = url
-        # The p50s are recomputed by record() at most this often: sorting samples per request is waste.
-        self.p50_refresh_ms = p50_refresh_ms
         self._client: redis_async.Redis = redis_async.Redis.from_url(url)
         self._record = self._client.register_script(_RECORD_LUA)
         self._view = self._client.register_script(_VIEW_LUA)
@@ -554,7 +562,7 @@ class RedisHealthStore(HealthStore):
                 cfg.sample_cap,
                 _KEY_TTL_MS,
                 cfg.p50_window_s * 1000,
-                self.p50_refresh_ms,
+                cfg.p50_refresh_ms,
             ],
         )
 

@@ -32,6 +32,7 @@ CONFIG = HealthConfig(
     cb_cooldown_s=10,
     cb_probe_ttl_s=5,
     outage_min_errors=2,
+    p50_refresh_ms=0,
 )
 
 
@@ -54,16 +55,14 @@ def _redis_url() -> str:
     return str(settings.REDIS_URL)
 
 
-def run(kind: str, body: Callable[[StoreFactory, Clock], Awaitable[None]]) -> None:
+def run(kind: str, body: Callable[[StoreFactory, Clock], Awaitable[None]], config: HealthConfig = CONFIG) -> None:
     """Run `body` with a factory of stores sharing one clock (and, for Redis, one database)."""
     clock = Clock()
     made: list[HealthStore] = []
-    memory = MemoryHealthStore(CONFIG, clock)
+    memory = MemoryHealthStore(config, clock)
 
     def factory() -> HealthStore:
-        store: HealthStore = (
-            RedisHealthStore(_redis_url(), CONFIG, clock, p50_refresh_ms=0) if kind == "redis" else memory
-        )
+        store: HealthStore = RedisHealthStore(_redis_url(), config, clock) if kind == "redis" else memory
         made.append(store)
         return store
 
@@ -370,3 +369,20 @@ def test_it_computes_throughput_and_nearest_rank_percentiles() -> None:
     assert percentile([5, 1, 3, 2, 4], 50) == 3
     assert percentile([5, 1, 3, 2, 4], 99) == 5
     assert percentile([], 50) is None
+
+
+@KINDS
+def test_it_refreshes_the_medians_at_most_once_a_second(kind: str) -> None:
+    throttled = HealthConfig(p50_refresh_ms=1_000)
+
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await store.record(7, ok=True, latency_ms=100)
+        await store.record(7, ok=True, latency_ms=900)
+        await store.record(7, ok=True, latency_ms=800)
+        assert (await store.view([7])).get(7).latency_p50_ms == pytest.approx(100)
+        clock.advance(1)
+        await store.record(7, ok=True, latency_ms=700)
+        assert (await store.view([7])).get(7).latency_p50_ms == pytest.approx(700)
+
+    run(kind, body, throttled)
