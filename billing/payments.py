@@ -445,11 +445,11 @@ def auto_topup_rule_save(
         raise PaymentError("Enter the threshold in dollars.") from exc
     if threshold < 0 or threshold > MAX_TOPUP_NANOS:
         raise PaymentError("The threshold must be between $0 and $10,000.")
-    rule, _ = AutoTopUpRule.objects.get_or_create(
-        organization=organization, defaults={"threshold_nanos": threshold, "amount_nanos": amount}
-    )
-    if enabled and not rule.has_card:
+    rule = AutoTopUpRule.objects.filter(organization=organization).first()
+    if enabled and (rule is None or not rule.has_card):
         raise PaymentError("Save a card first: tick 'save this card' when you next buy credits.")
+    if rule is None:
+        rule = AutoTopUpRule(organization=organization)
     rule.enabled, rule.threshold_nanos, rule.amount_nanos = enabled, threshold, amount
     rule.updated_by = membership.user
     if enabled:

@@ -32,6 +32,8 @@ def _ledger_stays_clean(db: None) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _payment_routes(settings: Any) -> None:
     settings.ROOT_URLCONF = "tests.billing.payments.urls"
+    # The triad's four users would otherwise spend most of each test hashing passwords.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -90,7 +92,7 @@ class FakeStripeApi:
         if self.next_error is not None:
             error, self.next_error = self.next_error, None
             return error
-        n = len(self.calls)
+        n = len(self.calls) - 1  # this request is already recorded
         if url.endswith("/v1/checkout/sessions"):
             return 200, {"id": f"cs_test_{n}", "object": "checkout.session", "url": f"https://checkout.stripe.test/{n}"}
         if url.endswith("/v1/payment_intents"):
