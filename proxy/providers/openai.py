@@ -81,7 +81,7 @@ def _message_out(message: Message, strict: bool) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in message.items() if k not in ("reasoning", "reasoning_details")}
     content = out.get("content")
     if strict and isinstance(content, list):
-        out["content"] = [{k: v for k, v in part.items() if k != "cache_control"} for part in content]
+        out["content"] = _strip_cache_control(content)
     return out
 
 
@@ -143,7 +143,7 @@ class OpenAIStreamParser:
         self.system_fingerprint: str | None = None
         self.service_tier: str | None = None
         self._started: set[int] = set()
-        self._tool_indexes: set[int] = set()
+        self._tool_counts: dict[int, int] = {}  # choice index -> tool calls seen (hosts omitting `index`)
 
     def feed(self, event: SSEEvent) -> list[ChunkChoice]:
         if event.data == "[DONE]":
@@ -167,7 +167,7 @@ class OpenAIStreamParser:
             if alias and not delta.get("reasoning"):
                 delta["reasoning"] = alias
             if delta.get("tool_calls"):
-                self._tool_indexes.add(index)
+                delta["tool_calls"] = self._indexed(index, delta["tool_calls"])
             if index not in self._started and delta:
                 self._started.add(index)
                 delta.setdefault("role", "assistant")
@@ -176,12 +176,31 @@ class OpenAIStreamParser:
                 {
                     "index": index,
                     "delta": delta,  # type: ignore[typeddict-item]
-                    "finish_reason": normalize_finish(native, has_tool_calls=index in self._tool_indexes),  # type: ignore[typeddict-item]
+                    "finish_reason": normalize_finish(native, has_tool_calls=index in self._tool_counts),  # type: ignore[typeddict-item]
                     "native_finish_reason": native,
                     "logprobs": choice.get("logprobs"),
                 }
             )
         return out
+
+    def _indexed(self, choice: int, fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Some compatible hosts omit `index` on tool-call fragments; a fragment with an id opens a call."""
+        seen = self._tool_counts.get(choice, 0)
+        out = []
+        for fragment in fragments:
+            if "index" in fragment:
+                seen = max(seen, fragment["index"] + 1)
+            else:
+                if fragment.get("id") or seen == 0:
+                    seen += 1
+                fragment = {"index": seen - 1, **fragment}
+            out.append(fragment)
+        self._tool_counts[choice] = seen
+        return out
+
+
+def _strip_cache_control(items: list[Any]) -> list[Any]:
+    return [{k: v for k, v in item.items() if k != "cache_control"} for item in items]
 
 
 class OpenAIAdapter:
@@ -199,6 +218,8 @@ class OpenAIAdapter:
         for key in _FORWARDED:
             if key in request and not (strict and key in _NON_OPENAI_PARAMS):
                 loose[key] = request[key]  # type: ignore[literal-required]
+        if strict and request.get("tools"):
+            loose["tools"] = _strip_cache_control(request["tools"])
         if "max_tokens" in request:
             # OpenAI's reasoning models refuse `max_tokens`; every other host still expects it.
             body["max_completion_tokens" if strict else "max_tokens"] = request["max_tokens"]

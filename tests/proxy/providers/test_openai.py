@@ -210,3 +210,31 @@ def test_it_recognizes_context_length_errors() -> None:
     }
     error = adapter.map_error(400, {}, json.dumps(raw).encode())
     assert (error.status, error.retryable, error.error_type) == (400, False, "context_length_exceeded")
+
+
+def test_it_numbers_tool_call_fragments_from_hosts_that_omit_the_index() -> None:
+    parser = adapter.stream_parser()
+    chunks = [
+        [{"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x":'}}],
+        [{"function": {"arguments": " 1}"}}],
+        [{"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}],
+    ]
+    items = []
+    for fragments in chunks:
+        chunk = {"id": "c", "choices": [{"index": 0, "delta": {"tool_calls": fragments}, "finish_reason": None}]}
+        items.extend(parser.feed(SSEEvent(None, json.dumps(chunk))))
+    done = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    items.extend(parser.feed(SSEEvent(None, json.dumps(done))))
+    result = assemble(items)  # type: ignore[arg-type]
+    assert result.calls() == [
+        {"id": "a", "name": "f", "arguments": '{"x": 1}'},
+        {"id": "b", "name": "g", "arguments": "{}"},
+    ]
+    assert result.finish_reason == "tool_calls"
+
+
+def test_it_strips_tool_cache_control_for_strict_hosts_only() -> None:
+    tools = [{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}]
+    request = {"messages": [{"role": "user", "content": "x"}], "tools": tools}
+    assert sent(request)["tools"] == [{"type": "function", "function": {"name": "f"}}]
+    assert sent(request, COMPAT)["tools"] == tools
