@@ -140,7 +140,7 @@ def endpoint_list_for_model(*, model: Model) -> QuerySet[Endpoint]:
 def _endpoint_stats(endpoint_ids: list[int]) -> Mapping[int, Any]:
     """Health numbers from proxy.health when that module is present; without it every field is null."""
     try:
-        from proxy.health import endpoint_stats  # type: ignore[attr-defined,import-not-found,unused-ignore]
+        from proxy.health import endpoint_stats
     except ImportError:
         return {}
     return dict(endpoint_stats(endpoint_ids) or {})

@@ -30,7 +30,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run `manage.py <argv>` in-process (same test database) and return (exit code, stdout, stderr)."""
     code = 0
     try:
-        execute_from_command_line(["manage.py", *argv, "--skip-checks"])
+        execute_from_command_line(["manage.py", *argv])
     except SystemExit as exc:
         code = int(exc.code or 0)
     out, err = capsys.readouterr()

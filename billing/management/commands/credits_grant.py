@@ -12,6 +12,9 @@ from organizations.management.commands._cli import EXIT_USAGE, org_from_ref, pos
 
 
 class Command(BaseCommand):
+    # Scriptable and fast: no URL/system checks (migrate runs those); they would also make the
+    # CLI depend on every view module importing cleanly.
+    requires_system_checks: list[str] = []
     help = "Grant credits. USD is a positive decimal (e.g. 5 or 0.25). ORG is a slug, id or UUID."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -11,6 +11,9 @@ from organizations.services import OrganizationError, api_key_create
 
 
 class Command(BaseCommand):
+    # Scriptable and fast: no URL/system checks (migrate runs those); they would also make the
+    # CLI depend on every view module importing cleanly.
+    requires_system_checks: list[str] = []
     help = "Create an API key for an organization (slug, id or UUID) and print only the key, for scripts."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -24,6 +24,9 @@ DEMO_ORG_NAME = "Demo"
 
 
 class Command(BaseCommand):
+    # Scriptable and fast: no URL/system checks (migrate runs those); they would also make the
+    # CLI depend on every view module importing cleanly.
+    requires_system_checks: list[str] = []
     help = "Create (once) a demo user, a 'Demo' organization with demo credits, and print a fresh API key."
 
     def handle(self, *args: Any, **options: Any) -> None:

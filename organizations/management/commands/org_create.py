@@ -13,6 +13,9 @@ from organizations.services import OrganizationError, organization_create
 
 
 class Command(BaseCommand):
+    # Scriptable and fast: no URL/system checks (migrate runs those); they would also make the
+    # CLI depend on every view module importing cleanly.
+    requires_system_checks: list[str] = []
     help = (
         "Create an organization owned by an existing user and print its slug. The owner must exist "
         "(a typo should not silently create an account) unless --create-owner is given, which creates "

@@ -11,6 +11,9 @@ from proxy.catalog.services import CatalogError, catalog_load
 
 
 class Command(BaseCommand):
+    # Scriptable and fast: no URL/system checks (migrate runs those); they would also make the
+    # CLI depend on every view module importing cleanly.
+    requires_system_checks: list[str] = []
     help = "Upsert the model catalog from FILE (format: docs/catalog.md). Idempotent; absent endpoints are disabled."
 
     def add_arguments(self, parser: CommandParser) -> None:
