@@ -20,6 +20,8 @@ class SSEEvent(NamedTuple):
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
+    if block.startswith(b"data: ") and _LF not in block:  # the common case: one data line
+        return SSEEvent(None, block[6:].decode("utf-8", "replace"))
     event: str | None = None
     data_lines: list[bytes] = []
     for line in block.split(_LF):
