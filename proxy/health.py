@@ -18,6 +18,7 @@ each attempt (one round trip). The rules, all configurable (see docs/routing.md)
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -28,6 +29,7 @@ from typing import Any
 import redis as redis_sync
 import redis.asyncio as redis_async
 from django.conf import settings
+from redis.commands.core import AsyncScript
 
 from openrouter_site.env import env_str
 
@@ -487,10 +489,21 @@ class RedisHealthStore(HealthStore):
     ) -> None:
         super().__init__(config, clock)
         self.url = url
-        self._client: redis_async.Redis = redis_async.Redis.from_url(url)
-        self._record = self._client.register_script(_RECORD_LUA)
-        self._view = self._client.register_script(_VIEW_LUA)
+        self._client: redis_async.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bound: tuple[AsyncScript, AsyncScript] | None = None
         self._sync: redis_sync.Redis | None = None
+
+    def _scripts(self) -> tuple[AsyncScript, AsyncScript]:
+        """The scripts on a client of the running event loop: asyncio connections cannot cross loops,
+        and tests (or a management command) may run several loops one after another in one process.
+        Scripts go by EVALSHA, loading themselves once after a Redis restart."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop or self._bound is None:
+            self._client = redis_async.Redis.from_url(self.url)
+            self._loop = loop
+            self._bound = (self._client.register_script(_VIEW_LUA), self._client.register_script(_RECORD_LUA))
+        return self._bound
 
     def _now_ms(self) -> int:
         # Client clocks (NTP-synced) rather than Redis TIME, so tests can drive time; skew only
@@ -502,7 +515,8 @@ class RedisHealthStore(HealthStore):
         if not ids:
             return HealthView({})
         cfg = self.config
-        rows = await self._view(
+        view_script, _ = self._scripts()
+        rows = await view_script(
             keys=[f"{KEY_PREFIX}{eid}" for eid in ids],
             args=[
                 self._now_ms(),
@@ -546,7 +560,8 @@ class RedisHealthStore(HealthStore):
         kind = "rl" if rate_limited else ("ok" if ok else "err")
         key = f"{KEY_PREFIX}{endpoint_id}"
         sample = _sample(now_ms, latency_ms, ttft_ms, throughput(tokens, duration_ms, ttft_ms)) if ok else ""
-        await self._record(
+        _, record_script = self._scripts()
+        await record_script(
             keys=[key, f"{key}:mok", f"{key}:merr", f"{key}:s"],
             args=[
                 now_ms,
@@ -567,7 +582,11 @@ class RedisHealthStore(HealthStore):
         )
 
     async def close(self) -> None:
-        await self._client.aclose()
+        # A client from an earlier (now closed) loop cannot be closed from this one; dropping it is all
+        # that is left to do.
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = self._bound = None
         if self._sync is not None:
             self._sync.close()
 

@@ -386,3 +386,11 @@ def test_it_refreshes_the_medians_at_most_once_a_second(kind: str) -> None:
         assert (await store.view([7])).get(7).latency_p50_ms == pytest.approx(700)
 
     run(kind, body, throttled)
+
+
+def test_it_keeps_working_when_each_call_runs_in_a_new_event_loop() -> None:
+    store = RedisHealthStore(_redis_url(), CONFIG)
+    for _ in range(3):
+        asyncio.run(store.record(11, ok=False))
+    assert asyncio.run(store.view([11])).get(11).circuit_open is True
+    asyncio.run(store.close())
