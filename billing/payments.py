@@ -153,6 +153,9 @@ def payment_event_apply(event: stripe_edge.WebhookEvent) -> StripeEvent:
     """
     existing = StripeEvent.objects.filter(event_id=event.id).first()
     if existing is not None:
+        if existing.outcome == StripeEvent.Outcome.APPLIED and event.type in _PAYING_EVENTS:
+            # A redelivery finishes a replay that an earlier delivery may have left half done.
+            _replay_deferred(event.payment_intent_id)
         return existing
     try:
         with transaction.atomic():

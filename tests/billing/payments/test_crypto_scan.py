@@ -13,7 +13,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from billing.crypto_scan import CryptoError, crypto_scan_chain, deposit_address_get_or_create
 from billing.ledger import org_balance_nanos
-from billing.models import CryptoDeposit, LedgerAccount, LedgerEntry
+from billing.models import CryptoDeposit, DepositAddress, LedgerAccount, LedgerEntry
 from billing.payment_tasks import crypto_scan
 from billing.pricing import usd_to_nanos
 from billing.providers import crypto as chain
@@ -179,3 +179,33 @@ def test_it_gives_each_organization_its_own_stable_address(triad: Triad, evm: Ch
     assert _address(triad) == first
     other = deposit_address_get_or_create(organization=triad.outsider_org, chain_id=BASE).address
     assert other != first and Web3.is_checksum_address(first)
+
+
+def test_it_shows_owners_their_address_and_pending_then_credited_deposits(triad: Triad, evm: Chain, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(triad.owner)
+    response = client.post(f"/o/{triad.org.slug}/credits/crypto/{BASE}/address/")
+    assert response.status_code == 302
+    address = DepositAddress.objects.get(organization=triad.org, chain_id=BASE).address
+    _send(evm, evm.usdc, address, "40")
+    crypto_scan_chain(chain_id=BASE)
+    page = client.get(f"/o/{triad.org.slug}/credits/payments/").content.decode()
+    assert address in page and "Pending deposits" in page and f"1/{CONFIRMATIONS} confirmations" in page
+    _mine(evm, CONFIRMATIONS)
+    crypto_scan_chain(chain_id=BASE)
+    page = client.get(f"/o/{triad.org.slug}/credits/payments/").content.decode()
+    assert "Pending deposits" not in page and "$38.00" in page and "Credited" in page
+
+
+def test_it_refuses_members_an_address_and_reports_an_unknown_chain(triad: Triad, evm: Chain, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(triad.member)
+    assert client.post(f"/o/{triad.org.slug}/credits/crypto/{BASE}/address/").status_code == 403
+    client.force_login(triad.owner)
+    response = client.post(f"/o/{triad.org.slug}/credits/crypto/56/address/", follow=True)
+    assert b"Unknown chain." in response.content
+    assert not DepositAddress.objects.exists()
+
+
+def test_it_says_crypto_is_not_configured_without_an_xpub(triad: Triad, client, settings: Any) -> None:  # type: ignore[no-untyped-def]
+    settings.CRYPTO_XPUB = ""
+    client.force_login(triad.owner)
+    assert b"Crypto payments are not configured" in client.get(f"/o/{triad.org.slug}/credits/payments/").content
