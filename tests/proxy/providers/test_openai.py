@@ -186,6 +186,8 @@ def test_it_maps_streamed_reasoning_aliases_to_delta_reasoning() -> None:
         (422, {}, (400, False, "invalid_request", None)),
         (429, {"retry-after": "1.5"}, (429, True, "rate_limit_exceeded", 1.5)),
         (429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, (429, True, "rate_limit_exceeded", 0.0)),
+        (429, {"Retry-After": "inf"}, (429, True, "rate_limit_exceeded", None)),
+        (429, {"Retry-After": "soon"}, (429, True, "rate_limit_exceeded", None)),
         (500, {}, (502, True, "provider_unavailable", None)),
         (503, {"Retry-After": "3"}, (502, True, "provider_overloaded", 3.0)),
     ],
