@@ -394,3 +394,29 @@ def test_it_keeps_working_when_each_call_runs_in_a_new_event_loop() -> None:
         asyncio.run(store.record(11, ok=False))
     assert asyncio.run(store.view([11])).get(11).circuit_open is True
     asyncio.run(store.close())
+
+
+def test_it_steers_routing_away_from_a_broken_endpoint_and_back_after_the_probe() -> None:
+    import random
+
+    from proxy.routing import RouteRequest, route
+    from tests.proxy.routing.helpers import USD_PER_MTOK, cand, catalog, model
+
+    cat = catalog(
+        model("acme/model", cand("cheap", endpoint_id=301), cand("dear", prompt=9 * USD_PER_MTOK, endpoint_id=302))
+    )
+    req = RouteRequest(models=("acme/model",))
+
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 301, times=3)
+        plan = route(req, cat, await store.view([301, 302]), random.Random(1))
+        assert [a.candidate.tag for a in plan.attempts] == ["dear"]
+        clock.advance(10)
+        plan = route(req, cat, await store.view([301, 302]), random.Random(1))
+        assert [a.candidate.tag for a in plan.attempts] == ["cheap", "dear"]  # the probe, then the fallback
+        await succeed(store, 301)
+        plan = route(req, cat, await store.view([301, 302]), random.Random(1))
+        assert sorted(a.candidate.tag for a in plan.attempts) == ["cheap", "dear"]
+
+    run("redis", body)
