@@ -197,6 +197,12 @@ def parse_arguments(arguments: str | None) -> Any:
         return {"_raw_arguments": arguments}
 
 
+def arguments_object(arguments: str | None) -> dict[str, Any]:
+    """Arguments as the JSON object Anthropic's `input` and Gemini's `args` must be."""
+    value = parse_arguments(arguments)
+    return value if isinstance(value, dict) else {"value": value}
+
+
 def named_content(message: Message) -> Any:
     """Contract 2.2: for non-OpenAI models a message `name` is prepended as "{name}: {content}"."""
     content = message.get("content")
@@ -253,8 +259,10 @@ def merge_details(details: list[ReasoningDetail]) -> list[ReasoningDetail]:
         key = (detail["type"], index) if isinstance(index, int) else None
         if key is not None and key in by_key:
             target = by_key[key]
-            target["text"] = (target.get("text") or "") + (detail.get("text") or "")
-            target["data"] = (target.get("data") or "") + (detail.get("data") or "")
+            if "text" in detail:
+                target["text"] = (target.get("text") or "") + (detail.get("text") or "")
+            if "data" in detail:
+                target["data"] = (target.get("data") or "") + (detail.get("data") or "")
             if detail.get("signature"):
                 target["signature"] = detail["signature"]
             continue

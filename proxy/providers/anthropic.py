@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from billing.pricing import Usage
 from proxy.providers._common import (
+    arguments_object,
     budget_from_effort,
     classify,
     dumps,
@@ -21,7 +22,6 @@ from proxy.providers._common import (
     loads,
     merge_details,
     named_content,
-    parse_arguments,
     parse_data_url,
     parse_retry_after,
     reasoning_of,
@@ -154,7 +154,7 @@ def _assistant_blocks(message: Message) -> list[Block]:
                 "type": "tool_use",
                 "id": tool_id(call["id"]),
                 "name": fn["name"],
-                "input": parse_arguments(fn["arguments"]),
+                "input": arguments_object(fn["arguments"]),
             }
         )
     return blocks

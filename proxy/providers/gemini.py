@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from billing.pricing import Usage
 from proxy.providers._common import (
+    arguments_object,
     budget_from_effort,
     classify,
     dumps,
@@ -23,7 +24,6 @@ from proxy.providers._common import (
     merge_details,
     mime_from_url,
     named_content,
-    parse_arguments,
     parse_data_url,
     parse_retry_after,
     reasoning_disabled,
@@ -159,7 +159,9 @@ def _model_parts(message: Message) -> list[Part]:
     if text:
         parts.append({"text": text})
     for call in message.get("tool_calls") or ():
-        part: Part = {"functionCall": {"name": call["function"]["name"], "args": _args_object(call)}}
+        part: Part = {
+            "functionCall": {"name": call["function"]["name"], "args": arguments_object(call["function"]["arguments"])}
+        }
         if call["id"] in by_call:
             part["thoughtSignature"] = by_call[call["id"]]
         parts.append(part)
@@ -169,11 +171,6 @@ def _model_parts(message: Message) -> list[Part]:
     if calls and not any("thoughtSignature" in p for p in parts):
         calls[0]["thoughtSignature"] = FOREIGN_SIGNATURE
     return parts
-
-
-def _args_object(call: Mapping[str, Any]) -> dict[str, Any]:
-    args = parse_arguments(call["function"]["arguments"])
-    return args if isinstance(args, dict) else {"value": args}
 
 
 def _function_response(message: Message, names: Mapping[str, str]) -> Part:

@@ -334,3 +334,13 @@ def test_it_classifies_errors_for_fail_over(
     error = adapter.map_error(status, {}, json.dumps(raw).encode())
     assert (error.status, error.retryable, error.error_type) == expected
     assert error.message == message
+
+
+def test_it_always_sends_tool_input_as_an_object() -> None:
+    calls = [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1, 2]"}},
+        {"id": "b", "type": "function", "function": {"name": "g", "arguments": '{"unterminated": '}},
+    ]
+    history = [{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": calls}]
+    blocks = body({"messages": history})["messages"][1]["content"]
+    assert [b["input"] for b in blocks] == [{"value": [1, 2]}, {"_raw_arguments": '{"unterminated": '}]
