@@ -368,6 +368,35 @@ def endpoints_for(
     return out
 
 
+def models_dev_fill(endpoint: dict[str, Any], record: dict[str, Any], offers: dict[str, dict[str, Any]]) -> None:
+    """Fill an endpoint's missing cache/reasoning prices and output limit from models.dev's entry for
+    the same provider and model, but only when models.dev lists the same prompt and completion prices
+    (otherwise it describes a different offering and its numbers would be guesses)."""
+    bare = record["id"].split(":", 1)[0]
+    keys = (endpoint["upstream_model"], bare.split("/", 1)[-1], bare)
+    entry = next((offers[k.lower()] for k in keys if k.lower() in offers), None)
+    cost = (entry or {}).get("cost") or {}
+    if entry is None or cost.get("input") is None or cost.get("output") is None:
+        return
+    price = endpoint["pricing"]
+    if (usd_per_mtok_to_nanos(cost["input"]), usd_per_mtok_to_nanos(cost["output"])) != (
+        price["prompt"],
+        price["completion"],
+    ):
+        return
+    for key in ("cache_read", "cache_write", "reasoning"):
+        if price[key] is None and isinstance(cost.get(key), int | float):
+            price[key] = usd_per_mtok_to_nanos(cost[key])
+    output_limit = (entry.get("limit") or {}).get("output")
+    if isinstance(output_limit, int) and output_limit > 0:
+        endpoint["max_completion_tokens"] = min(output_limit, endpoint["context_length"] or output_limit)
+
+
+def _models_dev_offers(slug: str, models_dev: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    provider = models_dev.get(MODELS_DEV_IDS.get(slug, slug)) or {}
+    return {str(k).lower(): v for k, v in (provider.get("models") or {}).items()}
+
+
 def synthesized_record(entry: dict[str, Any]) -> dict[str, Any]:
     """A /models-shaped record for a model that only the endpoints snapshot knows (priced from its default row)."""
     rows = [r for r in entry["providers"] if r.get("tag") and r.get("in") is not None]
@@ -427,6 +456,13 @@ def catalog_build(snap: Snapshots) -> dict[str, Any]:
             records.append(synthesized_record(entry))
 
     endpoints = {r["id"]: endpoints_for(r, rows_by_model.get(r["id"], []), known, index) for r in records}
+    offers: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:
+        for ep in endpoints[record["id"]]:
+            if ep["source"] == "list":
+                if ep["provider"] not in offers:
+                    offers[ep["provider"]] = _models_dev_offers(ep["provider"], snap.models_dev)
+                models_dev_fill(ep, record, offers[ep["provider"]])
     models = [{"record": r, "endpoints": endpoints[r["id"]]} for r in records]
     used = sorted({e["provider"] for eps in endpoints.values() for e in eps} | set(provider_info))
     providers = [provider_entry(s, display.get(s, s), provider_info.get(s), snap.models_dev) for s in used]

@@ -73,6 +73,14 @@ def test_it_gives_the_headline_endpoint_the_models_cache_prices(built_catalog: d
     assert openai["pricing"]["cache_read"] == 1_250_000_000
 
 
+def test_it_fills_cache_prices_from_models_dev_only_for_the_same_offering(built_catalog: dict[str, Any]) -> None:
+    eps = _endpoints(built_catalog, "deepseek/deepseek-v4-pro")
+    deepinfra = eps["deepinfra/fp8"]  # models.dev lists DeepInfra at the same 1.30/2.60, with cache reads at 0.10
+    assert (deepinfra["pricing"]["prompt"], deepinfra["pricing"]["cache_read"]) == (1_300_000_000, 100_000_000)
+    assert deepinfra["max_completion_tokens"] == 16384
+    assert eps["novita/fp8"]["pricing"]["cache_read"] is None  # models.dev's Novita price differs: not used
+
+
 def test_it_keeps_the_dearer_row_when_one_tag_appears_twice(built_catalog: dict[str, Any]) -> None:
     together = _endpoints(built_catalog, "google/gemma-4-31b-it")["together"]
     assert (together["pricing"]["prompt"], together["pricing"]["completion"]) == (390_000_000, 970_000_000)
