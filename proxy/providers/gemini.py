@@ -108,6 +108,9 @@ def clean_schema(schema: Any) -> Any:
             continue
         else:
             out[key] = value
+    # Gemini only has string enums: keep one on a string (or untyped) field, drop it elsewhere.
+    if "enum" in out and out.setdefault("type", "string") != "string":
+        del out["enum"]
     return out
 
 

@@ -113,6 +113,7 @@ def test_it_reduces_tool_schemas_to_the_openapi_subset_gemini_accepts() -> None:
             "site": {"type": "string", "format": "uri"},
             "tags": {"type": "array", "items": {"type": "string", "minLength": 1}},
             "level": {"enum": [1, 2, None]},
+            "count": {"type": "integer", "enum": [1, 2]},
         },
         "required": ["site"],
     }
@@ -128,7 +129,8 @@ def test_it_reduces_tool_schemas_to_the_openapi_subset_gemini_accepts() -> None:
             "when": {"type": "string", "nullable": True, "format": "date-time"},
             "site": {"type": "string"},
             "tags": {"type": "array", "items": {"type": "string"}},
-            "level": {"enum": ["1", "2"]},
+            "level": {"type": "string", "enum": ["1", "2"]},
+            "count": {"type": "integer"},
         },
         "required": ["site"],
     }
