@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from typing import Any
 
 # Prompt tokens reported for every request (usage is not a function of the prompt: charges stay exact).
@@ -120,6 +121,7 @@ def _apply(scenario: Scenario, part: str) -> Scenario:
     return replace(scenario, tags=(*scenario.tags, part))
 
 
+@lru_cache(maxsize=1024)  # Scenario is frozen; parsing once per name keeps the benchmark path cheap
 def scenario_for_model(model: str) -> Scenario:
     """Parse "mock-<part>[+<part>...]" into a scenario; any other name is a plain successful answer."""
     name = model.rsplit("/", 1)[-1]

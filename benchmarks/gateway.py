@@ -1,0 +1,459 @@
+"""Gateway benchmark: the gateway against nginx proxy_pass and the mock reached directly, in one run.
+
+    .venv/bin/python benchmarks/gateway.py [--duration 10] [--connections 64]     (or: make bench)
+
+What it starts, all on loopback, all stopped at the end:
+  - the mock provider (tests/mockprovider, request log off) as the upstream for every row;
+  - nginx, one worker pinned with `taskset -c 0`, proxy_pass to the mock (keep-alive, no buffering);
+  - the gateway: uvicorn, one worker, pinned with `taskset -c 0`, on PostgreSQL (a fresh database,
+    default `bench`, migrated) and Redis (default db 10, flushed), with a seeded provider, two models,
+    an organization with credit and an API key, so auth, credit reservation and usage recording all
+    run on every request exactly as in production;
+  - wrk pinned with `taskset -c 1`, and the time-to-first-token client pinned to core 1 too.
+
+It prints requests/s at 64 connections, latency p50/p99 at 1 connection (added = row minus direct),
+and time to first token, for non-streaming and streaming (50 chunks), then ratios to nginx and
+PASS/FAIL against the targets. Exit status 1 if a target is missed. Method: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PY = sys.executable
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+# Targets, as ratios to nginx measured in the same run (see docs/benchmarks.md for the reference numbers).
+TARGET_NONSTREAM_RATIO = 0.025
+TARGET_STREAM_RATIO = 0.01
+TARGET_ADDED_P50_MS = 2.0
+TARGET_ADDED_TTFT_MS = 2.0
+
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+UPSTREAM = {"nonstream": "mock-ok", "stream": "mock-chunks-50"}
+GATEWAY_MODELS = {"nonstream": "bench/fast", "stream": "bench/stream50"}
+CONTENT = re.compile(rb'"content":\s*"[^"]')
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Procs:
+    """Every process this run started, stopped (by pid) when the run ends, however it ends."""
+
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing answered on port {port} within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def post(port: int, path: str, body: dict[str, Any], auth: str = "") -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+    conn.request("POST", path, json.dumps(body), headers)
+    res = conn.getresponse()
+    data = res.read()
+    conn.close()
+    return res.status, data
+
+
+# --- database, seed --------------------------------------------------------------------------------
+
+
+def database_url(base: str, name: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path="/" + name))
+
+
+def prepare_database(url: str, log: Path) -> None:
+    """A fresh, migrated database: the run never depends on (or damages) anyone else's data."""
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(database_url(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "openrouter_site.settings"}
+    with log.open("wb") as out:
+        argv = [PY, "manage.py", "migrate", "--noinput", "--skip-checks"]
+        subprocess.run(argv, cwd=REPO, env=env, stdout=out, stderr=out, check=True)
+
+
+def seed(env: dict[str, str], mock_url: str) -> str:
+    out = subprocess.run(
+        [PY, str(Path(__file__).resolve()), "--seed", mock_url], cwd=REPO, env=env, capture_output=True, check=False
+    )
+    if out.returncode != 0:
+        sys.exit(f"seeding failed:\n{out.stderr.decode(errors='replace')[-3000:]}")
+    return str(json.loads(out.stdout.decode().strip().splitlines()[-1])["key"])
+
+
+def _seed_main(mock_url: str) -> None:
+    """Runs in a subprocess with the bench DATABASE_URL: one provider, two models, an org with credit, a key."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrouter_site.settings")
+    import django
+
+    django.setup()
+    from accounts.models import User
+    from billing.models import NANOS_PER_USD
+    from billing.services import credits_grant
+    from organizations.services import api_key_create, organization_create
+    from proxy.models import Endpoint, Model, Provider
+
+    provider = Provider.objects.create(
+        slug="bench-mock", name="Bench Mock", adapter="openai", base_url=mock_url + "/v1"
+    )
+    for kind, slug in GATEWAY_MODELS.items():
+        model = Model.objects.create(slug=slug, canonical_slug=slug, name=slug, context_length=8192)
+        Endpoint.objects.create(
+            model=model,
+            provider=provider,
+            tag="bench-mock",
+            upstream_model=UPSTREAM[kind],
+            context_length=8192,
+            max_completion_tokens=256,
+            prompt_nanos_per_mtok=1_000_000_000,
+            completion_nanos_per_mtok=2_000_000_000,
+        )
+    owner = User.objects.create_user("bench@example.com", "correct horse battery")
+    org = organization_create(name="Bench", owner=owner)
+    credits_grant(organization=org, amount_nanos=100_000 * NANOS_PER_USD, reason="benchmark credit")
+    print(json.dumps({"key": api_key_create(organization=org, name="bench", created_by=owner).key}))
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    failures: int  # non-2xx, socket errors, and bodies missing what the mode must contain
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unparsable wrk duration {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(
+    url: str, body: dict[str, Any], *, auth: str, connections: int, seconds: int, expect: str = ""
+) -> WrkResult:
+    env = {**os.environ, "WRK_BODY": json.dumps(body), "WRK_AUTH": auth, "WRK_EXPECT": expect}
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv += ["-s", str(HERE / "wrk" / "chat.lua"), url]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    failures = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"bad (\d+)"):
+        match = re.search(pattern, out)
+        failures += int(match.group(1)) if match else 0
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if errors:
+        failures += sum(int(g) for g in errors.groups())
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, failures=failures)
+
+
+def measure_ttft(port: int, path: str, body: dict[str, Any], auth: str, requests: int) -> float:
+    """Median time from sending a streaming request to receiving its first content delta, one connection."""
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+    payload = json.dumps(body)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    samples: list[float] = []
+    try:
+        for _ in range(requests):
+            started = time.perf_counter()
+            conn.request("POST", path, payload, headers)
+            res = conn.getresponse()
+            seen = b""
+            first: float | None = None
+            while first is None:
+                data = res.read1(65536)
+                if not data:
+                    break
+                seen += data
+                if CONTENT.search(seen):
+                    first = time.perf_counter()
+            res.read()  # finish the response so the connection is reused
+            if res.status != 200 or first is None:
+                sys.exit(f"TTFT request failed: {res.status} {seen[:300]!r}")
+            samples.append((first - started) * 1000)
+    finally:
+        conn.close()
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return statistics.median(samples)
+
+
+@dataclass
+class Row:
+    name: str
+    port: int
+    path: str
+    auth: str
+    models: dict[str, str]
+    thr: dict[str, WrkResult] = field(default_factory=dict)
+    lat: dict[str, WrkResult] = field(default_factory=dict)
+    ttft_ms: float = 0.0
+
+    def body(self, mode: str) -> dict[str, Any]:
+        return {"model": self.models[mode], "messages": MESSAGES, "stream": mode == "stream"}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+
+def measure(row: Row, args: argparse.Namespace) -> None:
+    for mode in ("nonstream", "stream"):
+        # Throughput runs count only statuses and socket errors: a Lua body check on every response
+        # would make wrk itself the bottleneck of the fast rows. The 1-connection runs check bodies.
+        expect = "[DONE]" if mode == "stream" else '"choices"'
+        body = row.body(mode)
+        row.thr[mode] = run_wrk(row.url, body, auth=row.auth, connections=args.connections, seconds=args.duration)
+        row.lat[mode] = run_wrk(
+            row.url, body, auth=row.auth, connections=1, seconds=args.latency_duration, expect=expect
+        )
+        rps, p50 = row.thr[mode].rps, row.lat[mode].p50_ms
+        print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms", flush=True)
+    row.ttft_ms = measure_ttft(row.port, row.path, row.body("stream"), row.auth, args.ttft_requests)
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def report(direct: Row, nginx: Row, gateway: Row, queued: int) -> bool:
+    def added(row: Row, mode: str, attr: str) -> float:
+        return getattr(row.lat[mode], attr) - getattr(direct.lat[mode], attr)
+
+    head = (
+        f"{'':<18}{'req/s':>10}{'req/s':>10} |{'p50':>8}{'p99':>8}{'+p50':>8}{'+p99':>8} |"
+        f"{'p50':>8}{'p99':>8}{'+p50':>8}{'+p99':>8} |{'TTFT':>8}{'+TTFT':>8}"
+    )
+    print()
+    groups = ("1 connection, non-stream (ms)", "1 connection, stream-50 (ms)")
+    print(f"{'':<18}{'64 connections':^20} |{groups[0]:^32} |{groups[1]:^32} |{'ms':^16}")
+    print(f"{'':<18}{'non-str':>10}{'str-50':>10} |" + head.split("|", 1)[1])
+    for row in (direct, nginx, gateway):
+        cells = [f"{row.name:<18}{row.thr['nonstream'].rps:>10,.0f}{row.thr['stream'].rps:>10,.0f} |"]
+        for mode in ("nonstream", "stream"):
+            lat = row.lat[mode]
+            plus = "" if row is direct else f"{added(row, mode, 'p50_ms'):>8.2f}{added(row, mode, 'p99_ms'):>8.2f}"
+            cells.append(f"{lat.p50_ms:>8.2f}{lat.p99_ms:>8.2f}{plus or '':>16} |")
+        plus_ttft = "" if row is direct else f"{row.ttft_ms - direct.ttft_ms:>8.2f}"
+        cells.append(f"{row.ttft_ms:>8.2f}{plus_ttft:>8}")
+        print("".join(cells))
+    failures = {r.name: sum(w.failures for w in (*r.thr.values(), *r.lat.values())) for r in (direct, nginx, gateway)}
+    print(f"\nfailed responses (non-2xx, socket errors, malformed bodies): {failures}")
+    print(f"usage events the gateway queued for settlement during the run: {queued:,}")
+
+    ns_ratio = gateway.thr["nonstream"].rps / nginx.thr["nonstream"].rps
+    st_ratio = gateway.thr["stream"].rps / nginx.thr["stream"].rps
+    checks = [
+        (
+            f"non-streaming req/s >= {TARGET_NONSTREAM_RATIO:.1%} of nginx",
+            f"{ns_ratio:.2%}",
+            ns_ratio >= TARGET_NONSTREAM_RATIO,
+        ),
+        (f"streaming req/s >= {TARGET_STREAM_RATIO:.1%} of nginx", f"{st_ratio:.2%}", st_ratio >= TARGET_STREAM_RATIO),
+        (
+            f"added p50 (non-streaming) < {TARGET_ADDED_P50_MS} ms",
+            f"{added(gateway, 'nonstream', 'p50_ms'):.2f} ms",
+            added(gateway, "nonstream", "p50_ms") < TARGET_ADDED_P50_MS,
+        ),
+        (
+            f"added time to first token < {TARGET_ADDED_TTFT_MS} ms",
+            f"{gateway.ttft_ms - direct.ttft_ms:.2f} ms",
+            gateway.ttft_ms - direct.ttft_ms < TARGET_ADDED_TTFT_MS,
+        ),
+        ("no failed responses through the gateway", str(failures[gateway.name]), failures[gateway.name] == 0),
+    ]
+    print("\ntargets (gateway vs nginx in this run):")
+    for label, value, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {label:<48} {value}")
+    return all(ok for _, _, ok in checks)
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per throughput run")
+    parser.add_argument("--latency-duration", type=int, default=5, help="seconds per 1-connection latency run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--ttft-requests", type=int, default=300)
+    parser.add_argument("--database", default="bench", help="database name, created fresh on DATABASE_URL's server")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+    parser.add_argument("--seed", metavar="MOCK_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed:
+        _seed_main(args.seed)
+        return 0
+
+    missing = [tool for tool in ("wrk", "nginx", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: run scripts/system-deps.sh")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs two cores: the server on core 0, the load generator on core 1")
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    procs = Procs()
+    try:
+        return run(args, tmp, procs)
+    finally:
+        procs.stop_all()
+        print(f"logs: {tmp}")
+
+
+def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
+    import redis
+
+    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    db_url = database_url(server, args.database)
+    mock_port, nginx_port, gw_port = free_port(), free_port(), free_port()
+    mock_url = f"http://127.0.0.1:{mock_port}"
+
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        # Two cores, each with one job: anything else running skews every row (the ratios less so).
+        print(f"WARNING: 1-minute load average is {load:.2f}; other processes will distort these numbers")
+    print(f"mock provider on :{mock_port}, nginx on :{nginx_port}, gateway on :{gw_port}")
+    mock_log = tmp / "mock.log"
+    mock = procs.start([PY, "-m", "tests.mockprovider", "--port", str(mock_port), "--no-record"], log=mock_log)
+    wait_http(mock_port, "/_health", mock, mock_log)
+
+    conf = string.Template((HERE / "nginx.conf.tmpl").read_text()).substitute(
+        prefix=tmp, mock_port=mock_port, listen_port=nginx_port
+    )
+    conf_path = tmp / "nginx.conf"
+    conf_path.write_text(conf)
+    nginx_log = tmp / "nginx.out"
+    nginx = procs.start(
+        ["taskset", "-c", SERVER_CPU, "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf_path)],
+        log=nginx_log,
+    )
+    wait_http(nginx_port, "/_health", nginx, nginx_log)
+
+    print(f"database {args.database} (fresh, migrating), redis {args.redis_url} (flushed)")
+    prepare_database(db_url, tmp / "migrate.log")
+    redis.Redis.from_url(args.redis_url).flushdb()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "openrouter_site.settings",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": args.redis_url,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_MOCK_BASE_URL": f"{mock_url}/v1",
+        "BENCH_MOCK_API_KEY": "sk-bench-upstream",
+    }
+    key = seed(env, mock_url)
+
+    gw_log = tmp / "gateway.log"
+    gateway = procs.start(
+        [
+            *("taskset", "-c", SERVER_CPU, PY, "-m", "uvicorn", "openrouter_site.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(gw_port), "--workers", "1"),
+            *(
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--lifespan",
+                "on",
+                "--log-level",
+                "warning",
+            ),
+        ],
+        log=gw_log,
+        env=env,
+    )
+    wait_http(gw_port, "/api/v1/chat/completions", gateway, gw_log)
+
+    direct = Row("direct mock", mock_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
+    via_nginx = Row("nginx", nginx_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
+    via_gateway = Row("gateway", gw_port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS)
+    for row in (direct, via_nginx, via_gateway):
+        for mode in ("nonstream", "stream"):
+            for _ in range(50):  # warm caches (key, catalog, connection pools) and check the answers
+                status, data = post(row.port, row.path, row.body(mode), row.auth)
+                if status != 200 or (mode == "stream" and b"[DONE]" not in data):
+                    sys.exit(f"{row.name} {mode}: {status} {data[:500]!r}\nlogs: {tmp}")
+
+    print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
+    for row in (direct, via_nginx, via_gateway):
+        measure(row, args)
+    queued = int(redis.Redis.from_url(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
+    ok = report(direct, via_nginx, via_gateway, queued)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
