@@ -6,7 +6,7 @@ from billing.api import views
 
 urlpatterns = [
     re_path(r"^keys/?$", views.KeysView.as_view(), name="api-keys"),
-    re_path(r"^keys/(?P<key_hash>[0-9a-fA-F]{1,64})/?$", views.KeyDetailView.as_view(), name="api-key-detail"),
+    re_path(r"^keys/(?P<key_hash>[^/]{1,128})/?$", views.KeyDetailView.as_view(), name="api-key-detail"),
     path("key", views.CurrentKeyView.as_view(), name="api-current-key"),
     path("auth/key", views.CurrentKeyView.as_view(), name="api-auth-key"),
     re_path(r"^credits/?$", views.CreditsView.as_view(), name="api-credits"),

@@ -219,3 +219,8 @@ def test_it_deletes_a_key(management_key: IssuedKey, api_key: IssuedKey, triad: 
     assert Generation.objects.get(generation_id="gen-kept").api_key is None  # history survives the key
     assert client.get(f"/api/v1/keys/{api_key.api_key.hash}").status_code == 404
     assert ApiClient(api_key.key).get("/api/v1/key").status_code == 401
+
+
+def test_it_answers_json_404_for_a_malformed_hash(management_key: IssuedKey, triad: Triad) -> None:
+    r = ApiClient(management_key.key).get("/api/v1/keys/not-a-hash")
+    assert r.status_code == 404 and r.json()["error"]["code"] == 404
