@@ -12,6 +12,8 @@ explicit and predictable:
 4. the first AUTO_ROUTER_FALLBACKS (default 3) qualifying models become primary + fallbacks.
 
 Nothing qualifying is a 404 "No models match your request and model restrictions".
+`openrouter/auto-beta` follows the same rule. `openrouter/free` picks, at random, up to
+AUTO_ROUTER_FALLBACKS `:free` models that qualify by the same test (contract 5.4).
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from proxy.catalog.snapshot import CatalogSnapshot, ModelInfo
 from proxy.prefs import RoutingError
 
 if TYPE_CHECKING:
+    import random
+
     from proxy.routing import RouteRequest
 
 AUTO_ROUTER = "openrouter/auto"
+FREE_ROUTER = "openrouter/free"
+# The auto-beta router takes the same plugin options; we apply the same rule to it.
+AUTO_ROUTERS = frozenset({AUTO_ROUTER, "openrouter/auto-beta"})
 
 
 def configured_models() -> list[str]:
@@ -45,13 +52,24 @@ def _cheapest(info: ModelInfo) -> int:
 
 
 def default_ranking(catalog: CatalogSnapshot) -> list[str]:
-    eligible = [info for slug, info in catalog.models.items() if ":" not in slug and not slug.startswith("openrouter/")]
+    eligible = [
+        info
+        for slug, info in catalog.models.items()
+        if ":" not in slug and not slug.startswith("openrouter/") and _chat_model(info)
+    ]
     eligible.sort(key=lambda info: (_cheapest(info), info.slug))
     return [info.slug for info in eligible]
 
 
+def _chat_model(info: ModelInfo) -> bool:
+    """Text in, text out: the catalog also lists embedding, speech, image and rerank models."""
+    if not info.input_modalities and not info.output_modalities:
+        return True
+    return "text" in info.input_modalities and "text" in info.output_modalities
+
+
 def _serves(info: ModelInfo, req: RouteRequest) -> bool:
-    if not info.candidates:
+    if not info.candidates or not _chat_model(info):
         return False
     if "tools" in req.params and not any("tools" in c.supported_parameters for c in info.candidates):
         return False
@@ -81,3 +99,16 @@ def auto_models(req: RouteRequest, catalog: CatalogSnapshot, ranking: Sequence[s
     if not picked:
         raise RoutingError(404, "No models match your request and model restrictions", {"error_type": "not_found"})
     return tuple(picked)
+
+
+def free_models(req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random) -> tuple[str, ...]:
+    """`openrouter/free`: free (`:free`) chat models that can serve the request, in random order."""
+    fitting = sorted(
+        slug
+        for slug, info in catalog.models.items()
+        if slug.endswith(":free") and _allowed(slug, req) and _serves(info, req)
+    )
+    rng.shuffle(fitting)
+    if not fitting:
+        raise RoutingError(404, "No free models match your request", {"error_type": "not_found"})
+    return tuple(fitting[: fallback_count()])

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from proxy.auto import AUTO_ROUTER, auto_models
+from proxy.auto import AUTO_ROUTERS, FREE_ROUTER, auto_models, free_models
 from proxy.catalog.snapshot import Candidate, CatalogSnapshot, ModelInfo
 from proxy.health import EndpointHealth, HealthView
 from proxy.prefs import DEFAULT_PREFS, MaxPrice, ProviderPrefs, RoutingError, SortSpec
@@ -130,15 +130,20 @@ def _resolve(model_id: str, catalog: CatalogSnapshot, prefs: ProviderPrefs) -> _
     info = catalog.get(model_id)
     if info is not None:
         variant = model_id.rsplit(":", 1)[1] if ":" in model_id else ""
-        return _Target(model_id, info, info.candidates, prefs.sort, frozenset(), variant == "thinking")
+        # A router pseudo-model's catalog row is a placeholder, not an upstream; free endpoints serve
+        # only the `:free` id (their rate limits and data policies are not what a paid id promises).
+        cands = tuple(
+            c for c in info.candidates if c.variant != "router" and (variant == "free" or c.variant != "free")
+        )
+        return _Target(model_id, info, cands, prefs.sort, frozenset(), variant == "thinking")
     base, _, variant = model_id.rpartition(":")
     base_info = catalog.get(base) if base else None
     if base_info is None or variant not in DYNAMIC_VARIANTS:
         raise RoutingError(400, f"{model_id} is not a valid model ID", {"error_type": "invalid_request"})
     by = prefs.sort.partition if prefs.sort else "model"
-    cands = base_info.candidates
+    cands = tuple(c for c in base_info.candidates if c.variant != "free")
     if variant == "free":
-        free = tuple(c for c in cands if c.variant == "free")
+        free = tuple(c for c in base_info.candidates if c.variant == "free")
         return _Target(model_id, base_info, free, prefs.sort, frozenset(), missing=None if free else "free")
     if variant == "extended":  # only a catalog row "<base>:extended" has the longer context
         return _Target(model_id, base_info, (), prefs.sort, frozenset(), missing="extended")
@@ -149,15 +154,15 @@ def _resolve(model_id: str, catalog: CatalogSnapshot, prefs: ProviderPrefs) -> _
     return _Target(base, base_info, cands, SortSpec(by=sort_by, partition=by), tiers)
 
 
-def _targets(req: RouteRequest, catalog: CatalogSnapshot) -> tuple[list[_Target], str | None]:
+def _targets(req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random) -> tuple[list[_Target], str | None]:
     if not req.models:
         raise RoutingError(400, "No models provided", {"error_type": "invalid_request"})
     targets: list[_Target] = []
     router: str | None = None
     for model_id in req.models:
-        if model_id == AUTO_ROUTER:
-            router = AUTO_ROUTER
-            picked = auto_models(req, catalog)
+        if model_id in AUTO_ROUTERS or model_id == FREE_ROUTER:
+            router = model_id
+            picked = free_models(req, catalog, rng) if model_id == FREE_ROUTER else auto_models(req, catalog)
             targets.extend(_resolve(slug, catalog, req.prefs) for slug in picked)
         else:
             targets.append(_resolve(model_id, catalog, req.prefs))
@@ -467,7 +472,7 @@ def _byok(option: _Option, byok: frozenset[str]) -> _Option:
 
 def route(req: RouteRequest, catalog: CatalogSnapshot, health: HealthView, rng: random.Random) -> RoutePlan:
     """The ordered attempts for a request. Pure; raises `RoutingError` (400/404/503), never anything else."""
-    targets, router = _targets(req, catalog)
+    targets, router = _targets(req, catalog, rng)
     per_target: list[tuple[_Target, list[_Option]]] = []
     first_rejection: _Rejected | None = None
     all_open: list[_Option] = []

@@ -82,7 +82,7 @@ def model(slug: str, *candidates: Candidate, context: int = 128_000, **kw: Any) 
         context_length=context,
         supported_parameters=frozenset().union(*(c.supported_parameters for c in cands)) if cands else frozenset(),
         input_modalities=kw.get("input_modalities", ("text",)),
-        output_modalities=("text",),
+        output_modalities=kw.get("output_modalities", ("text",)),
         reasoning=kw.get("reasoning"),
         candidates=cands,
     )

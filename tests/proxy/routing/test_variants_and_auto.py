@@ -16,10 +16,10 @@ from tests.proxy.routing.helpers import ALL_PARAMS, USD_PER_MTOK, cand, catalog,
 NO_HEALTH = HealthView()
 
 
-def plan(cat, health: HealthView = NO_HEALTH, **kw) -> RoutePlan:  # type: ignore[no-untyped-def]
+def plan(cat, health: HealthView = NO_HEALTH, seed: int = 7, **kw) -> RoutePlan:  # type: ignore[no-untyped-def]
     provider = kw.pop("provider", None)
     req = RouteRequest(models=kw.pop("models", ("acme/model",)), prefs=parse_provider_prefs(provider), **kw)
-    return route(req, cat, health, random.Random(7))
+    return route(req, cat, health, random.Random(seed))
 
 
 def tags(p: RoutePlan) -> list[str]:
@@ -49,8 +49,9 @@ def test_it_uses_a_catalog_free_model_when_there_is_one() -> None:
     assert p.attempts[0].model_slug == "acme/model:free"
 
 
-def test_it_keeps_standard_routing_away_from_free_only_when_free_is_asked_for() -> None:
-    assert "freebie" in tags(plan(CAT))  # a free endpoint of the model itself is a normal endpoint
+def test_it_keeps_the_paid_id_off_free_endpoints() -> None:
+    # Free endpoints have their own rate limits and often train on prompts: only `:free` uses them.
+    assert "freebie" not in tags(plan(CAT))
 
 
 def test_it_answers_404_for_free_when_the_model_has_no_free_endpoint() -> None:
@@ -70,7 +71,7 @@ def test_it_sorts_nitro_by_throughput_and_admits_priority_endpoints() -> None:
 
 def test_it_sorts_floor_by_price_and_admits_flex_endpoints() -> None:
     p = plan(CAT, models=("acme/model:floor",))
-    assert tags(p)[:2] == ["freebie", "cheap/flex"]
+    assert tags(p)[:2] == ["cheap/flex", "cheap"]
     assert "fast/priority" not in tags(p)
 
 
@@ -142,12 +143,14 @@ def test_it_compresses_by_default_on_small_context_endpoints_only() -> None:
 
 AUTO_CAT = catalog(
     model("acme/pricey", cand("p", prompt=10 * USD_PER_MTOK), input_modalities=("text", "image")),
+    model("acme/embed", cand("e", prompt=1, completion=0), output_modalities=("embeddings",)),
     model(
         "acme/cheap", cand("c", prompt=1, completion=1, params=frozenset({"temperature"}), context=8_000), context=8_000
     ),
     model("acme/mid", cand("m", prompt=USD_PER_MTOK)),
     model("acme/mid:free", cand("mf", prompt=0, completion=0)),
-    model("openrouter/auto"),
+    model("openrouter/auto", cand("openrouter", variant="router", prompt=0, completion=0)),
+    model("openrouter/fusion", cand("openrouter", variant="router")),
 )
 
 
@@ -186,3 +189,32 @@ def test_it_answers_404_when_no_model_fits_auto() -> None:
         plan(AUTO_CAT, models=("openrouter/auto",), auto_allowed=("nobody/*",))
     assert info.value.status == 404
     assert info.value.message == "No models match your request and model restrictions"
+
+
+def test_it_treats_auto_beta_like_auto() -> None:
+    p = plan(AUTO_CAT, models=("openrouter/auto-beta",))
+    assert p.router == "openrouter/auto-beta"
+    assert p.attempts[0].model_slug == "acme/cheap"
+
+
+def test_it_never_routes_to_a_router_placeholder_endpoint() -> None:
+    with pytest.raises(RoutingError) as info:
+        plan(AUTO_CAT, models=("openrouter/fusion",))
+    assert info.value.status == 404
+
+
+def test_it_routes_openrouter_free_to_a_random_fitting_free_model() -> None:
+    cat = catalog(
+        model("a/one:free", cand("x", prompt=0, completion=0, variant="free")),
+        model("a/two:free", cand("y", prompt=0, completion=0, variant="free", params=frozenset({"temperature"}))),
+        model("a/three:free", cand("z", prompt=0, completion=0, variant="free"), output_modalities=("speech",)),
+        model("a/paid", cand("w")),
+    )
+    firsts = {plan(cat, models=("openrouter/free",), seed=s).attempts[0].model_slug for s in range(30)}
+    assert firsts == {"a/one:free", "a/two:free"}
+    with_tools = plan(cat, models=("openrouter/free",), params=frozenset({"tools"}))
+    assert [a.model_slug for a in with_tools.attempts] == ["a/one:free"]
+    assert with_tools.router == "openrouter/free"
+    with pytest.raises(RoutingError) as info:
+        plan(cat, models=("openrouter/free",), prompt_tokens=10**7)
+    assert info.value.status == 404
