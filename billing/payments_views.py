@@ -81,7 +81,8 @@ def topup_checkout_view(request: HttpRequest, slug: str) -> HttpResponse:
 def topup_return_view(request: HttpRequest, slug: str) -> HttpResponse:
     organization, membership = _org(request, slug)
     topup = TopUp.objects.filter(organization=organization, stripe_session_id=request.GET.get("session_id", "")).first()
-    context = {"organization": organization, "membership": membership, "topup": topup}
+    back_url = _back(slug)["Location"]
+    context = {"organization": organization, "membership": membership, "topup": topup, "back_url": back_url}
     return render(request, "billing/payments/return.html", context)
 
 
