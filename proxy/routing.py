@@ -46,6 +46,7 @@ class RouteRequest:
     service_tier: str | None = None  # "flex" | "priority" | "fast" | ...
     auto_allowed: tuple[str, ...] = ()  # auto-router plugin `allowed_models` (wildcards)
     auto_excluded: tuple[str, ...] = ()  # auto-router plugin `excluded_models`
+    sticky_endpoint_id: int | None = None  # the endpoint holding this conversation's prompt cache (2.9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +441,9 @@ def _order(
         ordered = _stable_partition(ordered, lambda o: o.compress_to is None)
     if req.service_tier in ("priority", "fast"):
         ordered = _stable_partition(ordered, lambda o: tier_of(o.candidate) == "priority")
+    if req.sticky_endpoint_id is not None and prefs.order is None:
+        # Sticky routing (contract 2.9): the cache-holding endpoint first, unless `order` pins providers.
+        ordered = _stable_partition(ordered, lambda o: o.candidate.endpoint_id == req.sticky_endpoint_id)
     # BYOK first, whatever the order (contract 10.2): the organization pays its provider directly.
     ordered = _stable_partition(ordered, lambda o: o.candidate.is_byok)
     if prefs.order is None and not prefs.allow_fallbacks:
