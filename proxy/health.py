@@ -42,7 +42,9 @@ class EndpointHealth:
     latency_p50_ms: float | None = None
     ttft_p50_ms: float | None = None
     throughput_p50: float | None = None  # tokens per second
-    uptime_5m: float | None = None  # percentages, None without data
+    # Percentages; `view()` leaves them None (the hot path reads only the 60-second ring), the
+    # /endpoints view gets them from `endpoint_stats()`.
+    uptime_5m: float | None = None
     uptime_30m: float | None = None
     uptime_1d: float | None = None
     retry_after_s: float | None = None  # while open: seconds left in the cool-down
@@ -75,10 +77,6 @@ class HealthConfig:
     p50_window_s: int = 300
     # Medians are recomputed by record() at most this often: sorting samples per request is waste.
     p50_refresh_ms: int = 1_000
-
-    @property
-    def slot_ms(self) -> int:
-        return SLOT_MS
 
     @property
     def slots(self) -> int:
