@@ -255,3 +255,31 @@ def test_it_streams_reasoning_as_delta_reasoning(client: openai.OpenAI, world: W
     assert gen.tokens_completion == len(REASONING_PIECES) + len(DEFAULT_PIECES)
     if provider in REPORTS_REASONING_TOKENS:
         assert gen.tokens_reasoning == len(REASONING_PIECES)
+
+
+def test_it_serves_the_generation_record_to_the_key_that_made_it(
+    client: openai.OpenAI, gateway: Gateway, world: World
+) -> None:
+    res = client.chat.completions.create(
+        model="mock-openai/ok", messages=MESSAGES, user="end-user-7", extra_headers={"X-Title": "E2E App"}
+    )
+    generation(res.id)  # settled
+    auth = {"Authorization": f"Bearer {world.key.key}"}
+    found = httpx.get(f"{gateway.api_url}/generation", params={"id": res.id}, headers=auth, timeout=30)
+    assert found.status_code == 200
+    data = found.json()["data"]
+    cost = expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES))
+    assert data["id"] == res.id
+    assert data["total_cost"] == pytest.approx(usd(cost))
+    assert data["provider_name"] == PROVIDER_NAMES["mock-openai"]
+    assert data["model"] == "mock-openai/ok"
+    assert (data["tokens_prompt"], data["tokens_completion"]) == (PROMPT_TOKENS, len(DEFAULT_PIECES))
+    assert data["streamed"] is False and data["cancelled"] is False
+    assert data["external_user"] == "end-user-7"
+    outsider = httpx.get(
+        f"{gateway.api_url}/generation",
+        params={"id": res.id},
+        headers={"Authorization": f"Bearer {world.broke_key.key}"},
+        timeout=30,
+    )
+    assert outsider.status_code == 404  # another organization's key cannot see it
