@@ -52,6 +52,7 @@ PROVIDER_NAMES = {
     "mock-anthropic": "Mock Anthropic",
     "mock-gemini": "Mock Gemini",
     "mock-down": "Mock Down",
+    "mock-slow": "Mock Slow",
 }
 SCENARIOS = (
     "ok",
@@ -75,6 +76,7 @@ FAILOVER_MODELS = {
     "failover/429": [("mock-openai", "mock-429"), ("mock-gemini", "mock-ok")],
     "failover/refused": [("mock-down", "mock-ok"), ("mock-openai", "mock-ok")],
     "failover/all-429": [("mock-openai", "mock-429"), ("mock-anthropic", "mock-429")],
+    "failover/timeout": [("mock-slow", "mock-slow-first-byte-3000"), ("mock-gemini", "mock-ok")],
 }
 SUPPORTED = [
     "max_tokens",
@@ -152,6 +154,8 @@ def seed_catalog(mock: MockProvider, down_port: int) -> dict[str, Provider]:
         "mock-anthropic": _provider("mock-anthropic", "anthropic", mock.url),
         "mock-gemini": _provider("mock-gemini", "gemini", mock.url),
         "mock-down": _provider("mock-down", "openai", f"http://127.0.0.1:{down_port}/v1", connect_timeout_ms=1000),
+        # Same mock, but gives up on a silent upstream after half a second.
+        "mock-slow": _provider("mock-slow", "openai", mock.openai_base_url, first_byte_timeout_ms=500),
     }
     for slug in FORMATS:
         for scenario in SCENARIOS:
@@ -211,6 +215,8 @@ def gateway_env(world: World, mock: MockProvider) -> dict[str, str]:
         MOCK_GEMINI_API_KEY="sk-upstream-gemini",
         MOCK_DOWN_BASE_URL=world.providers["mock-down"].base_url,
         MOCK_DOWN_API_KEY="sk-upstream-down",
+        MOCK_SLOW_BASE_URL=mock.openai_base_url,
+        MOCK_SLOW_API_KEY="sk-upstream-slow",
     )
     return env
 

@@ -283,3 +283,18 @@ def test_it_serves_the_generation_record_to_the_key_that_made_it(
         timeout=30,
     )
     assert outsider.status_code == 404  # another organization's key cannot see it
+
+
+def test_it_serves_legacy_text_completions(client: openai.OpenAI, world: World, mock_provider: MockProvider) -> None:
+    res = client.completions.create(model="mock-openai/ok", prompt="Say hello")
+    assert res.object == "text_completion"
+    assert res.choices[0].text == HELLO
+    assert res.usage is not None and res.usage.completion_tokens == len(DEFAULT_PIECES)
+    assert_charged(world, generation(res.id), expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES)))
+
+
+def test_it_streams_legacy_text_completions(client: openai.OpenAI, world: World) -> None:
+    chunks = list(client.completions.create(model="mock-anthropic/ok", prompt="Say hello", stream=True))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == HELLO
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(DEFAULT_PIECES)
+    assert_charged(world, generation(chunks[0].id), expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES)))

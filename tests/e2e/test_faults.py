@@ -129,6 +129,22 @@ def test_it_fails_over_when_the_first_provider_refuses_connections(
     assert_charged(world, gen, OK_COST)
 
 
+def test_it_fails_over_when_the_first_provider_misses_its_first_byte_deadline(
+    client: openai.OpenAI, world: World, mock_provider: MockProvider
+) -> None:
+    started = time.monotonic()
+    res = client.chat.completions.create(
+        model="failover/timeout", messages=MESSAGES, extra_body=order("mock-slow", "mock-gemini")
+    )
+    assert time.monotonic() - started < 2.5  # did not wait for the slow upstream's 3 s
+    assert res.choices[0].message.content == HELLO
+    assert (res.model_extra or {})["provider"] == PROVIDER_NAMES["mock-gemini"]
+    assert [r.model for r in mock_provider.requests] == ["mock-slow-first-byte-3000", "mock-ok"]
+    gen = generation(res.id)
+    assert statuses(gen)[0] != 200 and statuses(gen)[-1] == 200
+    assert_charged(world, gen, OK_COST)
+
+
 def test_it_keeps_a_slow_stream_alive_with_processing_comments(
     gateway: Gateway, world: World, mock_provider: MockProvider
 ) -> None:
