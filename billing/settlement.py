@@ -22,7 +22,7 @@ from django.db import transaction
 
 from accounts.models import User
 from billing.gate import GROUP, STREAM, MemoryGate, QueuedEvent, RedisGate, _lua, get_gate
-from billing.ledger import Leg, ledger_post
+from billing.ledger import EntrySpec, Leg, ledger_post_many
 from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.usage import UsageEvent
 from organizations.models import ApiKey, Organization
@@ -148,15 +148,13 @@ def usage_events_post(events: Sequence[UsageEvent]) -> int:
     Generation.objects.bulk_create(
         [_generation(e, e.api_key_id in keys, e.user_id in users) for e in known], ignore_conflicts=True
     )
-    for e in known:
-        if e.cost_nanos > 0:
-            _post_usage(e, orgs[e.organization_id])
+    ledger_post_many([_usage_entry(e, orgs[e.organization_id]) for e in known if e.cost_nanos > 0])
     return len(known)
 
 
-def _post_usage(e: UsageEvent, org: Organization) -> None:
+def _usage_entry(e: UsageEvent, org: Organization) -> EntrySpec:
     revenue = LedgerAccount.Kind.FEE_REVENUE if e.is_byok else LedgerAccount.Kind.USAGE_REVENUE
-    ledger_post(
+    return EntrySpec(
         idempotency_key=f"usage:{e.generation_id}",
         kind=LedgerEntry.Kind.USAGE,
         organization=org,

@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.gate import RedisGate
-from billing.ledger import LedgerError, Leg, ledger_discrepancies, ledger_post, org_balance_nanos
+from billing.ledger import (
+    EntrySpec,
+    LedgerError,
+    Leg,
+    ledger_discrepancies,
+    ledger_post,
+    ledger_post_many,
+    org_balance_nanos,
+)
 from billing.models import LedgerAccount, LedgerEntry, Posting
 from billing.pricing import PriceCard, Usage, cost_nanos, fee_nanos, worst_case_nanos
 from billing.settlement import RedisStreamQueue, settle_pending
@@ -101,16 +109,23 @@ def _legs(op: str, org: Organization, amount: int) -> list[Leg]:
     return [Leg(K.ORG_CREDITS, into_org, org), Leg(platform, -into_org)]
 
 
-@given(ops=st.lists(operation, min_size=1, max_size=12))
+@given(ops=st.lists(operation, min_size=1, max_size=12), batched=st.booleans())
 @DB_SETTINGS
 def test_it_keeps_every_balance_equal_to_its_postings_and_replays_change_nothing(
-    triad: Triad, ops: list[tuple[str, int, int]]
+    triad: Triad, ops: list[tuple[str, int, int]], batched: bool
 ) -> None:
     orgs = [triad.org, triad.outsider_org, triad.org]
     run_id = uuid.uuid4().hex
     kinds = {"byok_fee": "usage", "grant": "grant", "revoke": "revoke", "usage": "usage", "topup": "topup"}
 
     def post_all() -> None:
+        if batched:  # the settlement path: one transaction, each account moved once
+            specs = [
+                EntrySpec(f"{run_id}:{i}", kinds[op], orgs[which], _legs(op, orgs[which], amount))
+                for i, (op, which, amount) in enumerate(ops)
+            ]
+            ledger_post_many(specs + specs[:1])  # a duplicate inside the batch is posted once
+            return
         for i, (op, which, amount) in enumerate(ops):
             org = orgs[which]
             ledger_post(idempotency_key=f"{run_id}:{i}", kind=kinds[op], organization=org, legs=_legs(op, org, amount))
@@ -123,6 +138,7 @@ def test_it_keeps_every_balance_equal_to_its_postings_and_replays_change_nothing
     assert LedgerEntry.objects.count() == entries
     assert ledger_discrepancies() == ([], [])
     assert Posting.objects.aggregate(total=Sum("amount_nanos"))["total"] == 0
+    assert LedgerEntry.objects.filter(idempotency_key__startswith=run_id).count() == len(ops)
     for org in (triad.org, triad.outsider_org):
         postings = Posting.objects.filter(account__kind=K.ORG_CREDITS, account__organization=org)
         assert org_balance_nanos(org) == (postings.aggregate(t=Sum("amount_nanos"))["t"] or 0)
