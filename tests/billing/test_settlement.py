@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -117,3 +118,15 @@ def test_it_drops_references_that_vanished_instead_of_failing_the_batch(funded: 
     settle_pending(RedisStreamQueue(gate.sync, "w1"))
     gen = Generation.objects.get(generation_id=gen_id)
     assert gen.api_key_id is None and gen.cost_nanos == 1_000
+
+
+def test_it_settles_by_itself_in_embedded_mode(transactional_db: None, triad: Triad, api_key: IssuedKey) -> None:
+    """No Redis, no worker (`make run`): finish() hands the queue to a thread running the same service."""
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    gate = MemoryGate(autosettle=True)
+    [gen_id] = finished(gate, api_key, [3_000])
+    deadline = time.monotonic() + 10
+    while not Generation.objects.filter(generation_id=gen_id).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Generation.objects.get(generation_id=gen_id).cost_nanos == 3_000
+    assert org_balance_nanos(triad.org) == USD - 3_000
