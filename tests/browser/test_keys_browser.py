@@ -150,3 +150,37 @@ def test_it_shows_a_member_the_keys_without_manage_controls(live_server: Any, pa
     assert page.locator("form.create-key").count() == 0
     assert page.get_by_role("button", name="Delete").count() == 0
     page.screenshot(path=str(ARTIFACTS / "08-keys-member.png"), full_page=True)
+
+
+def test_it_signs_up_verifies_by_email_and_lands_on_keys(live_server: Any, page: Any) -> None:
+    from django.core import mail
+
+    base = live_server.url
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("input[name=email]", "fresh@example.com")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.screenshot(path=str(ARTIFACTS / "09-signup.png"), full_page=True)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/$"))
+    page.screenshot(path=str(ARTIFACTS / "10-verification-sent.png"), full_page=True)
+
+    link = re.search(r"https?://\S+/accounts/confirm-email/[^/\s]+/", mail.outbox[-1].body)
+    assert link is not None
+    path = link.group(0).split("/accounts/", 1)[1]
+    page.goto(f"{base}/accounts/{path}")
+    page.screenshot(path=str(ARTIFACTS / "11-confirm-email.png"), full_page=True)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+
+    page.fill("input[name=login]", "fresh@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/o/[\w-]+/keys/$"))
+    assert "fresh's workspace" in page.locator("#org-switcher-select").inner_text()
+
+    page.goto(f"{base}/settings/")
+    page.screenshot(path=str(ARTIFACTS / "12-settings.png"), full_page=True)
+    slug = Membership.objects.get(user__email="fresh@example.com").organization.slug
+    page.goto(f"{base}/o/{slug}/organization/")
+    page.screenshot(path=str(ARTIFACTS / "13-organization-owner.png"), full_page=True)
