@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 STREAM = "gate:q"
 GROUP = "settle"
 WINDOW_TTL = 40 * 86400  # a monthly window must outlive its month
-FINISHED_TTL = 7 * 86400  # finish() stays idempotent this long after a request ends
+MEMORY_GATE_MAX_IDS = 200_000  # the embedded gate forgets the oldest finished/settled ids beyond this
 BYOK_COUNTER_TTL = 40 * 86400
 
 
@@ -292,7 +292,8 @@ class RedisGate:
             settings.BYOK_FREE_REQUESTS_PER_MONTH,
             event.to_json() if event else b"",
             WINDOW_TTL,
-            FINISHED_TTL,
+            # finish() is retried within a request's lifetime; twice the hold's TTL is ample.
+            2 * settings.RESERVATION_TTL_SECONDS,
             BYOK_COUNTER_TTL,
         ]
         charged = int(await self._scripts()["finish"](keys=keys, args=args))
@@ -379,7 +380,7 @@ class MemoryGate:
         self._finished: dict[str, int] = {}
         self._queue: deque[QueuedEvent] = deque()
         self._pending: dict[str, QueuedEvent] = {}
-        self._settled: set[str] = set()
+        self._settled: dict[str, None] = {}
         self._seq = 0
 
     async def admit(
@@ -472,7 +473,19 @@ class MemoryGate:
         self._seq += 1
         self._queue.append(QueuedEvent(msg_id=str(self._seq), charge_nanos=charge, event=event))
         self._finished[rid] = charge
+        self._forget_old()
         return charge
+
+    def _forget_old(self) -> None:
+        """Bound the embedded gate's memory: old ids and past minutes' counters are never read again."""
+        for ids in (self._finished, self._settled):
+            if len(ids) > MEMORY_GATE_MAX_IDS:
+                for old in list(ids)[: len(ids) // 2]:
+                    del ids[old]
+        if len(self._counts) > MEMORY_GATE_MAX_IDS:
+            minute = f":{Periods.at(_now()).minute}"
+            for name in [n for n in self._counts if n.startswith("fm:") and not n.endswith(minute)]:
+                del self._counts[name]
 
     def settle_in_thread(self) -> None:
         from django.db import connections
@@ -502,7 +515,7 @@ class MemoryGate:
             for item in items:
                 self._pending.pop(item.msg_id, None)
                 if item.event.generation_id not in self._settled:
-                    self._settled.add(item.event.generation_id)
+                    self._settled[item.event.generation_id] = None
                     self._orgs[item.event.organization_id].unsettled -= item.charge_nanos
 
     # --- sync side ------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from organizations.models import ApiKey, Organization
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-SETTLED_GUARD_TTL = 7 * 86400
+# Guards a retried ack (crash between commit and ack); a pending message is re-read within minutes.
+SETTLED_GUARD_TTL = 86400
 # Messages another consumer claimed but has not acked for this long belong to a dead worker.
 ORPHAN_IDLE_MS = 60_000
 
