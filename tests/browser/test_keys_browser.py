@@ -184,3 +184,28 @@ def test_it_signs_up_verifies_by_email_and_lands_on_keys(live_server: Any, page:
     slug = Membership.objects.get(user__email="fresh@example.com").organization.slug
     page.goto(f"{base}/o/{slug}/organization/")
     page.screenshot(path=str(ARTIFACTS / "13-organization-owner.png"), full_page=True)
+
+
+def test_it_creates_an_organization_and_switches_back_with_the_switcher(
+    live_server: Any, page: Any, triad: Triad
+) -> None:
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=triad.owner, email=triad.owner.email, verified=True, primary=True)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", triad.owner.email)
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/o/{triad.org.slug}/keys/$"))
+
+    page.goto(f"{live_server.url}/o/{triad.org.slug}/organization/")
+    page.fill("input[name=name]", "Side Project")
+    page.get_by_role("button", name="Create organization").click()
+    page.wait_for_url(re.compile(r"/o/side-project/organization/$"))
+    assert page.locator("#org-switcher-select").input_value() == "side-project"
+
+    # The switcher posts through htmx on change and follows the HX-Redirect to that org's keys.
+    page.select_option("#org-switcher-select", triad.org.slug)
+    page.wait_for_url(re.compile(rf"/o/{triad.org.slug}/keys/$"))
+    assert page.locator("#org-switcher-select").input_value() == triad.org.slug
+    page.screenshot(path=str(ARTIFACTS / "14-switched.png"), full_page=True)
