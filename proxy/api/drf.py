@@ -8,7 +8,6 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from organizations.keys import key_hash
 from organizations.models import ApiKey
@@ -42,6 +41,9 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error in OpenRouter's envelope: {"error": {"code", "message", "metadata"}}."""
+    # Imported here: rest_framework.views imports settings-driven modules that import this one.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -154,6 +154,11 @@ def _read_version_sync() -> int:
     return int(raw or 0)
 
 
+def catalog_version() -> int:
+    """The current catalog version (bumped after every catalog change, seen by every process)."""
+    return _read_version_sync()
+
+
 def catalog_bump_version() -> None:
     """Tell every gateway process that the catalog changed (call after the change is committed)."""
     global _local_version

@@ -7,14 +7,16 @@ usage record goes to the settlement queue inside the gate's `finish`.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from billing.gate import KeyState, get_gate
+import orjson
 from django.conf import settings
 
+from billing.gate import KeyState, get_gate
 from billing.pricing import Usage, cost_nanos, worst_case_nanos
 from billing.usage import UsageEvent
 from proxy.catalog.snapshot import Candidate, CatalogSnapshot
@@ -22,14 +24,14 @@ from proxy.gateway.auth import KeyRecord, OrgContext, authenticate, org_context
 from proxy.gateway.catalog import candidate_ids, get_catalog
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.http import Receive, Scope, Send, header, read_body, send_error, send_json
-from proxy.gateway.shape import completion_body, new_generation_id, strip_reasoning, usage_json
+from proxy.gateway.shape import completion_body, new_generation_id, usage_json
 from proxy.gateway.validate import ParsedRequest, parse_request
 from proxy.health import get_health_store
-from proxy.prefs import RoutingError, parse_provider_prefs
+from proxy.prefs import RoutingError, parse_provider_prefs, prefs_with_route
 from proxy.providers import get_adapter
-from proxy.providers.base import HttpCall, ProviderError, Target
+from proxy.providers.base import HttpCall, ProviderError, Target, hide_reasoning
 from proxy.routing import Attempt, RouteRequest, route
-from proxy.tokens import estimate_prompt_tokens, estimate_text_tokens
+from proxy.tokens import count_images, estimate_prompt_tokens, estimate_text_tokens
 from proxy.transforms import middle_out
 from proxy.transport import Timeouts, TransportError, transport
 
@@ -88,8 +90,10 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
     req = parse_request(raw, legacy_completion=legacy)
     org, catalog = await org_context(key.state.org_id), await get_catalog()
     try:
-        prefs = parse_provider_prefs(req.provider)
+        prefs = prefs_with_route(parse_provider_prefs(req.provider), req.route)
         prompt_tokens = estimate_prompt_tokens(req.body["messages"])
+        if req.body.get("tools"):
+            prompt_tokens += estimate_text_tokens(orjson.dumps(req.body["tools"]).decode())
         health = await get_health_store().view(candidate_ids(catalog, req.models))
         plan = route(
             RouteRequest(
@@ -99,13 +103,20 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
                 max_tokens=req.max_tokens,
                 params=req.params,
                 byok_providers=frozenset(org.byok_keys),
+                input_modalities=input_modalities(req.body["messages"]),
+                middle_out=req.middle_out,
+                service_tier=req.body.get("service_tier"),
+                auto_allowed=req.auto_allowed,
+                auto_excluded=req.auto_excluded,
             ),
             catalog,
             health,
             _rng,
         )
     except RoutingError as exc:
-        raise GatewayError(exc.status, exc.message, exc.metadata) from exc
+        retry_after = (exc.metadata or {}).get("retry_after")
+        headers = {"Retry-After": str(math.ceil(float(retry_after)))} if retry_after else None
+        raise GatewayError(exc.status, exc.message, exc.metadata, headers) from exc
     attempts = _usable(plan.attempts, catalog, org)[: max_attempts()]
     if not attempts:
         raise GatewayError(503, "No provider is available for this request (no upstream credentials configured)")
@@ -147,7 +158,7 @@ def _worst_case(call: Call, candidate: Candidate) -> int:
     limit = call.req.max_tokens or candidate.max_completion_tokens
     if limit is None:
         limit = max(candidate.context_length - call.prompt_tokens, 1)
-    images = _count_images(call.req.body["messages"])
+    images = count_images(call.req.body["messages"])
     cost = worst_case_nanos(
         prompt_tokens=call.prompt_tokens, max_completion_tokens=limit, price=candidate.price, images=images
     )
@@ -156,13 +167,26 @@ def _worst_case(call: Call, candidate: Candidate) -> int:
     return cost
 
 
-def _count_images(messages: list[dict[str, Any]]) -> int:
-    count = 0
+_MODALITY_PARTS = {
+    "image_url": "image",
+    "input_audio": "audio",
+    "video_url": "video",
+    "input_video": "video",
+    "file": "file",
+}
+
+
+def input_modalities(messages: list[dict[str, Any]]) -> frozenset[str]:
+    """Non-text inputs the prompt carries, so routing only picks endpoints that accept them."""
+    found: set[str] = set()
     for msg in messages:
         content = msg.get("content")
         if isinstance(content, list):
-            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image_url")
-    return count
+            for part in content:
+                kind = _MODALITY_PARTS.get(part.get("type", "")) if isinstance(part, dict) else None
+                if kind:
+                    found.add(kind)
+    return frozenset(found)
 
 
 async def _reserve(call: Call) -> None:
@@ -188,9 +212,8 @@ def upstream_call(call: Call, attempt: Attempt, *, stream: bool) -> tuple[HttpCa
     body = call.req.body
     if attempt.reasoning_default and "reasoning" not in body:
         body = {**body, "reasoning": {"enabled": True, "effort": None, "max_tokens": None, "exclude": False}}
-    if call.req.middle_out and candidate.context_length:
-        budget = candidate.context_length - (call.req.max_tokens or 0)
-        body = {**body, "messages": middle_out(body["messages"], max_prompt_tokens=max(budget, 1))}
+    if attempt.compress_to:
+        body = {**body, "messages": middle_out(body["messages"], max_prompt_tokens=attempt.compress_to)}
     key = call.org.byok_keys.get(candidate.provider_slug) if candidate.is_byok else None
     target = Target(
         base_url=candidate.base_url,
@@ -292,7 +315,7 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
         reasoning_tokens=usage.reasoning_tokens,
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
-        images=_count_images(call.req.body["messages"]),
+        images=count_images(call.req.body["messages"]),
         usage_estimated=estimated,
         list_cost_nanos=list_cost,
         is_byok=candidate.is_byok,
@@ -332,9 +355,9 @@ async def run_once(call: Call, send: Send) -> None:
     last: GatewayError | None = None
     for index, attempt in enumerate(call.attempts):
         started = time.perf_counter()
-        http_call, timeouts = upstream_call(call, attempt, stream=False)
         adapter = get_adapter(attempt.candidate.adapter)
         try:
+            http_call, timeouts = upstream_call(call, attempt, stream=False)
             response = await transport.post(http_call, timeouts)
             body = await response.read()
             if response.status >= 400:
@@ -354,7 +377,7 @@ async def run_once(call: Call, send: Send) -> None:
         message = choice.get("message") or {}
         if call.req.body.get("reasoning", {}).get("exclude"):
             for c in parsed.choices:
-                strip_reasoning(c.get("message") or {})
+                hide_reasoning(c)
         outcome = Outcome(
             attempt=attempt,
             usage=parsed.usage,

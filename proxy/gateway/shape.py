@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -41,11 +42,6 @@ def usage_json(usage: Usage, *, cost_nanos: int, list_cost_nanos: int, is_byok: 
             "upstream_inference_cost": nanos_to_usd_number(list_cost_nanos) if is_byok else None,
         },
     }
-
-
-def strip_reasoning(message: dict[str, Any]) -> None:
-    message.pop("reasoning", None)
-    message.pop("reasoning_details", None)
 
 
 def completion_body(
@@ -101,7 +97,7 @@ class ChunkWriter:
         self._prefix = b"data: " + head[:-1] + b',"choices":'
         self._legacy = legacy
 
-    def choices(self, choices: list[dict[str, Any]]) -> bytes:
+    def choices(self, choices: Sequence[Any]) -> bytes:
         if self._legacy:
             choices = [_legacy_choice(c) for c in choices]
         return self._prefix + orjson.dumps(choices) + b"}\n\n"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -36,7 +36,7 @@ from proxy.gateway.service import (
 )
 from proxy.gateway.shape import DONE, KEEPALIVE, ChunkWriter
 from proxy.providers import get_adapter
-from proxy.providers.base import ProviderError
+from proxy.providers.base import ProviderError, hide_reasoning
 from proxy.routing import Attempt
 from proxy.sse import SSEDecoder
 from proxy.transport import TransportError, UpstreamResponse, transport
@@ -189,6 +189,12 @@ async def _attempt(stream: _Stream, attempt: Attempt, started: float) -> None:
                 await stream.start(attempt)
                 stream.content_sent = True
             await stream.write(b"".join(out))
+    tail = [writer.choices(c) for c in (parser.feed(e) for e in decoder.flush()) if c]
+    outcome.usage = parser.usage
+    if tail:
+        await stream.start(attempt)
+        stream.content_sent = True
+        await stream.write(b"".join(tail))
     if not parser.finished:
         raise TransportError("disconnected", "Upstream ended the stream before it finished")
     note_attempt(call, attempt, 200, started)
@@ -201,7 +207,7 @@ async def _attempt(stream: _Stream, attempt: Attempt, started: float) -> None:
     )
 
 
-def _observe(outcome: Outcome, choices: list[dict[str, Any]], *, first: bool, exclude: bool) -> None:
+def _observe(outcome: Outcome, choices: Sequence[Any], *, first: bool, exclude: bool) -> None:
     """Track what the client receives (for estimates and the record) and normalize the deltas."""
     for choice in choices:
         delta = choice.get("delta")
@@ -211,8 +217,7 @@ def _observe(outcome: Outcome, choices: list[dict[str, Any]], *, first: bool, ex
             delta.setdefault("role", "assistant")
             first = False
         if exclude:
-            delta.pop("reasoning", None)
-            delta.pop("reasoning_details", None)
+            hide_reasoning(choice)
         content = delta.get("content")
         if content:
             outcome.delivered_chars += len(content)

@@ -78,7 +78,10 @@ class ParsedRequest:
     stream: bool
     max_tokens: int | None
     params: frozenset[str]
-    middle_out: bool
+    middle_out: bool | None  # True asked for, False disabled, None: routing's default (on for <=8k endpoints)
+    route: str | None
+    auto_allowed: tuple[str, ...]
+    auto_excluded: tuple[str, ...]
     user: str
     legacy_completion: bool  # came in on /completions: answer in text_completion shape
 
@@ -248,17 +251,25 @@ def _reasoning(body: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _middle_out(body: dict[str, Any]) -> bool:
-    transforms = body.get("transforms") or []
-    if any(not isinstance(t, str) for t in transforms):
+def _plugins(body: dict[str, Any]) -> tuple[bool | None, tuple[str, ...], tuple[str, ...]]:
+    """(middle-out: True/False/None for the default, auto-router allowed models, excluded models)."""
+    transforms = body.get("transforms")
+    if transforms is not None and any(not isinstance(t, str) for t in transforms):
         raise GatewayError(400, "transforms must be a list of strings")
-    on = "middle-out" in transforms
+    middle: bool | None = None
+    if transforms is not None:
+        middle = "middle-out" in transforms
+    allowed: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
     for plugin in body.get("plugins") or []:
         if not isinstance(plugin, dict) or not isinstance(plugin.get("id"), str):
             raise GatewayError(400, "each plugin must be an object with an id")
         if plugin["id"] == "context-compression":
-            on = plugin.get("enabled", True) is not False
-    return on
+            middle = plugin.get("enabled", True) is not False
+        elif plugin["id"] in ("auto-router", "auto-beta-router"):
+            allowed = tuple(str(m) for m in plugin.get("allowed_models") or ())
+            excluded = tuple(str(m) for m in plugin.get("excluded_models") or ())
+    return middle, allowed, excluded
 
 
 def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedRequest:
@@ -311,6 +322,7 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
     if isinstance(rf, dict) and rf.get("type") == "json_schema":
         params.add("structured_outputs")
 
+    middle, auto_allowed, auto_excluded = _plugins(body)
     return ParsedRequest(
         body=upstream,
         models=tuple(ordered),
@@ -318,7 +330,10 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
         stream=bool(body.get("stream", False)),
         max_tokens=max_tokens,
         params=frozenset(params),
-        middle_out=_middle_out(body),
+        middle_out=middle,
+        route=body.get("route"),
+        auto_allowed=auto_allowed,
+        auto_excluded=auto_excluded,
         user=body.get("user") or "",
         legacy_completion=legacy_completion,
     )
