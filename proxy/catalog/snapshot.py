@@ -57,6 +57,8 @@ class CatalogSnapshot:
     version: str = ""
     # The platform's own upstream keys by provider slug, from <SLUG>_API_KEY (never in the database).
     platform_keys: Mapping[str, str] = field(default_factory=dict)
+    # Providers the platform can call: a key is set, or <SLUG>_BASE_URL points at a (keyless) local host.
+    configured: frozenset[str] = frozenset()
 
     def get(self, slug: str) -> ModelInfo | None:
         return self.models.get(slug)
@@ -73,6 +75,7 @@ def catalog_from_db() -> CatalogSnapshot:
 
     by_model: dict[int, list[Candidate]] = {}
     platform_keys: dict[str, str] = {}
+    configured: set[str] = set()
     endpoints = Endpoint.objects.filter(
         is_enabled=True, provider__is_enabled=True, model__is_enabled=True
     ).select_related("provider")
@@ -81,6 +84,8 @@ def catalog_from_db() -> CatalogSnapshot:
         api_key, base_override = provider_env(prov.slug)
         if api_key:
             platform_keys[prov.slug] = api_key
+        if api_key or base_override:
+            configured.add(prov.slug)
         by_model.setdefault(ep.model_id, []).append(
             Candidate(
                 endpoint_id=ep.pk,
@@ -127,7 +132,12 @@ def catalog_from_db() -> CatalogSnapshot:
             reasoning=m.reasoning,
             candidates=candidates,
         )
-    return CatalogSnapshot(models=models, version=str(_read_version_sync()), platform_keys=platform_keys)
+    return CatalogSnapshot(
+        models=models,
+        version=str(_read_version_sync()),
+        platform_keys=platform_keys,
+        configured=frozenset(configured),
+    )
 
 
 def _with_model(c: Candidate, slug: str) -> Candidate:

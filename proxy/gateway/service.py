@@ -20,6 +20,7 @@ from billing.gate import KeyState, get_gate
 from billing.pricing import Usage, cost_nanos, worst_case_nanos
 from billing.usage import UsageEvent
 from proxy.catalog.snapshot import Candidate, CatalogSnapshot
+from proxy.credentials import provider_env_prefix
 from proxy.gateway.auth import KeyRecord, OrgContext, authenticate, org_context
 from proxy.gateway.catalog import candidate_ids, get_catalog
 from proxy.gateway.errors import GatewayError
@@ -119,7 +120,12 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
         raise GatewayError(exc.status, exc.message, exc.metadata, headers) from exc
     attempts = _usable(plan.attempts, catalog, org)[: max_attempts()]
     if not attempts:
-        raise GatewayError(503, "No provider is available for this request (no upstream credentials configured)")
+        names = sorted({provider_env_prefix(a.candidate.provider_slug) + "_API_KEY" for a in plan.attempts})
+        raise GatewayError(
+            503,
+            "No provider for this model has upstream credentials configured (set one of: " + ", ".join(names) + ")",
+            {"error_type": "provider_unavailable"},
+        )
     call = Call(
         generation_id=new_generation_id(),
         created=int(time.time()),
@@ -139,18 +145,19 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
 
 
 def _usable(attempts: tuple[Attempt, ...], catalog: CatalogSnapshot, org: OrgContext) -> tuple[Attempt, ...]:
-    """BYOK attempts need the org's key; platform attempts go last only if the org allows the fallback."""
+    """Attempts we can actually make: BYOK ones with the org's key, platform ones with configured credentials.
+
+    A platform attempt is dropped when the organization has its own key for that provider and does
+    not allow falling back to the platform's.
+    """
     out = []
     for attempt in attempts:
-        if attempt.candidate.is_byok and attempt.candidate.provider_slug not in org.byok_keys:
-            continue
-        if (
-            not attempt.candidate.is_byok
-            and attempt.candidate.provider_slug in org.byok_keys
-            and not org.allow_platform_fallback
-        ):
-            continue
-        out.append(attempt)
+        slug = attempt.candidate.provider_slug
+        if attempt.candidate.is_byok:
+            if slug in org.byok_keys:
+                out.append(attempt)
+        elif slug in catalog.configured and (slug not in org.byok_keys or org.allow_platform_fallback):
+            out.append(attempt)
     return tuple(out)
 
 
