@@ -209,3 +209,19 @@ def test_it_creates_an_organization_and_switches_back_with_the_switcher(
     page.wait_for_url(re.compile(rf"/o/{triad.org.slug}/keys/$"))
     assert page.locator("#org-switcher-select").input_value() == triad.org.slug
     page.screenshot(path=str(ARTIFACTS / "14-switched.png"), full_page=True)
+
+
+def test_it_signs_out_with_a_post_and_offers_a_password_reset(live_server: Any, page: Any) -> None:
+    _verified_user("leaving@example.com")
+    _sign_in(page, live_server.url, "leaving@example.com")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/$|/accounts/login/"))
+    page.goto(f"{live_server.url}/settings/")
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+
+    page.goto(f"{live_server.url}/accounts/password/reset/")
+    page.fill("input[name=email]", "leaving@example.com")
+    page.screenshot(path=str(ARTIFACTS / "15-password-reset.png"), full_page=True)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/password/reset/done/$"))
+    page.screenshot(path=str(ARTIFACTS / "16-password-reset-done.png"), full_page=True)
