@@ -65,6 +65,6 @@ def main(n: int, batch: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=5_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
     main(args.n, args.batch)
