@@ -186,6 +186,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     failures: int  # non-2xx, socket errors, and bodies missing what the mode must contain
+    detail: str = ""  # what the failures were, when there were any
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -199,12 +200,23 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(
-    url: str, body: dict[str, Any], *, auth: str, connections: int, seconds: int, expect: str = ""
+    url: str,
+    body: dict[str, Any],
+    *,
+    auth: str,
+    connections: int,
+    seconds: int,
+    expect: str = "",
+    tally: bool = False,
+    save: Path | None = None,
 ) -> WrkResult:
     env = {**os.environ, "WRK_BODY": json.dumps(body), "WRK_AUTH": auth, "WRK_EXPECT": expect}
+    env["WRK_TALLY"] = "1" if tally else "0"
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     argv += ["-s", str(HERE / "wrk" / "chat.lua"), url]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    if save is not None:
+        save.write_text(out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -215,7 +227,12 @@ def run_wrk(
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if errors:
         failures += sum(int(g) for g in errors.groups())
-    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, failures=failures)
+    detail = "; ".join(
+        ([errors.group(0)] if errors else [])
+        + [f"HTTP {code}: {n}" for code, n in re.findall(r"status (\d+) (\d+)", out) if code != "200"]
+        + [f"bad bodies: {m.group(1)}" for m in [re.search(r"bad (\d+)", out)] if m and m.group(1) != "0"]
+    )
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, failures=failures, detail=detail)
 
 
 def measure_ttft(port: int, path: str, body: dict[str, Any], auth: str, requests: int) -> float:
@@ -256,6 +273,7 @@ class Row:
     path: str
     auth: str
     models: dict[str, str]
+    tally: bool = False  # count statuses in the throughput runs too (cheap at a slow row's rate)
     thr: dict[str, WrkResult] = field(default_factory=dict)
     lat: dict[str, WrkResult] = field(default_factory=dict)
     ttft_ms: float = 0.0
@@ -268,18 +286,36 @@ class Row:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
 
-def measure(row: Row, args: argparse.Namespace) -> None:
+def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
     for mode in ("nonstream", "stream"):
         # Throughput runs count only statuses and socket errors: a Lua body check on every response
         # would make wrk itself the bottleneck of the fast rows. The 1-connection runs check bodies.
         expect = "[DONE]" if mode == "stream" else '"choices"'
         body = row.body(mode)
-        row.thr[mode] = run_wrk(row.url, body, auth=row.auth, connections=args.connections, seconds=args.duration)
+        slug = f"{logs}/wrk-{row.name.replace(' ', '-')}-{mode}"
+        row.thr[mode] = run_wrk(
+            row.url,
+            body,
+            auth=row.auth,
+            connections=args.connections,
+            seconds=args.duration,
+            tally=row.tally,
+            save=Path(f"{slug}-c{args.connections}.txt"),
+        )
         row.lat[mode] = run_wrk(
-            row.url, body, auth=row.auth, connections=1, seconds=args.latency_duration, expect=expect
+            row.url,
+            body,
+            auth=row.auth,
+            connections=1,
+            seconds=args.latency_duration,
+            expect=expect,
+            save=Path(f"{slug}-c1.txt"),
         )
         rps, p50 = row.thr[mode].rps, row.lat[mode].p50_ms
         print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms", flush=True)
+        for label, result in (("64 conn", row.thr[mode]), ("1 conn", row.lat[mode])):
+            if result.failures:
+                print(f"    {label} failures: {result.failures} ({result.detail})", flush=True)
     row.ttft_ms = measure_ttft(row.port, row.path, row.body("stream"), row.auth, args.ttft_requests)
 
 
@@ -438,7 +474,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
 
     direct = Row("direct mock", mock_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
     via_nginx = Row("nginx", nginx_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
-    via_gateway = Row("gateway", gw_port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS)
+    via_gateway = Row("gateway", gw_port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS, tally=True)
     for row in (direct, via_nginx, via_gateway):
         for mode in ("nonstream", "stream"):
             for _ in range(50):  # warm caches (key, catalog, connection pools) and check the answers
@@ -448,7 +484,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
 
     print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
     for row in (direct, via_nginx, via_gateway):
-        measure(row, args)
+        measure(row, args, tmp)
     queued = int(redis.Redis.from_url(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
     ok = report(direct, via_nginx, via_gateway, queued)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")

@@ -1,9 +1,10 @@
--- One chat completion per request, the same body every time (wrk's fastest path: no per-request Lua).
+-- One chat completion per request, the same body every time (wrk's fastest path when no check is asked).
 -- Configured from the environment so one script serves every target:
 --   WRK_BODY    the JSON request body
 --   WRK_AUTH    the Authorization header value (optional)
 --   WRK_EXPECT  a string every 200 body must contain, e.g. "[DONE]" for streams (optional)
--- done() prints a line benchmarks/gateway.py parses: "checked <n> bad <n>".
+--   WRK_TALLY   "1": count responses per status code (optional)
+-- done() prints lines benchmarks/gateway.py parses: "checked <n> bad <n>" and "status <code> <n>".
 wrk.method = "POST"
 wrk.body = os.getenv("WRK_BODY")
 wrk.headers["Content-Type"] = "application/json"
@@ -12,20 +13,44 @@ if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
 end
 
-local expect = os.getenv("WRK_EXPECT")
-local checked = 0
-local bad = 0
+local expect = os.getenv("WRK_EXPECT") or ""
+local tally = os.getenv("WRK_TALLY") == "1"
+-- Globals: each wrk thread runs its own copy of this script; done() runs in the main copy and reads
+-- the threads' counters through thread:get().
+checked = 0
+bad = 0
+statuses = {}
+local threads = {}
 
-if expect and expect ~= "" then
-  -- Defining response() makes wrk hand every body to Lua: only done when a check is asked for.
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+if expect ~= "" or tally then
+  -- Defining response() makes wrk hand every body to Lua: only done when a check is asked for,
+  -- because at tens of thousands of responses a second it would make wrk the bottleneck.
   response = function(status, headers, body)
-    checked = checked + 1
-    if status ~= 200 or not string.find(body, expect, 1, true) then
-      bad = bad + 1
+    statuses[status] = (statuses[status] or 0) + 1
+    if expect ~= "" then
+      checked = checked + 1
+      if status ~= 200 or not string.find(body, expect, 1, true) then
+        bad = bad + 1
+      end
     end
   end
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("checked %d bad %d\n", checked, bad))
+  local total_checked, total_bad, codes = 0, 0, {}
+  for _, thread in ipairs(threads) do
+    total_checked = total_checked + thread:get("checked")
+    total_bad = total_bad + thread:get("bad")
+    for code, n in pairs(thread:get("statuses")) do
+      codes[code] = (codes[code] or 0) + n
+    end
+  end
+  io.write(string.format("checked %d bad %d\n", total_checked, total_bad))
+  for code, n in pairs(codes) do
+    io.write(string.format("status %d %d\n", code, n))
+  end
 end

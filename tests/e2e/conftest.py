@@ -239,6 +239,8 @@ def gateway(world: World, mock_provider: MockProvider, tmp_path: Path) -> Iterat
                 "--no-access-log",
                 "--lifespan",
                 "on",
+                "--timeout-graceful-shutdown",
+                "2",
             ],
             cwd=REPO,
             env=gateway_env(world, mock_provider),
@@ -273,8 +275,9 @@ def _wait_ready(gw: Gateway, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def client(gateway: Gateway, world: World) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.api_url, api_key=world.key.key, max_retries=0, timeout=30)
+def client(gateway: Gateway, world: World) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.api_url, api_key=world.key.key, max_retries=0, timeout=30) as sdk:
+        yield sdk
 
 
 @pytest.fixture
