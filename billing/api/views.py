@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# Imported before rest_framework.views on purpose: rest_framework.schemas resolves the default
-# authentication class (proxy.api.drf), which itself imports rest_framework.views; in the other
-# order that is a circular import. (The durable fix is a lazy import inside proxy.api.drf.)
-import rest_framework.schemas  # noqa: F401  # isort: skip
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
