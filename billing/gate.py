@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 STREAM = "gate:q"
 GROUP = "settle"
 WINDOW_TTL = 40 * 86400  # a monthly window must outlive its month
+EMBEDDED_RESYNC_SECONDS = 5.0
 MEMORY_GATE_MAX_IDS = 200_000  # the embedded gate forgets the oldest finished/settled ids beyond this
 BYOK_COUNTER_TTL = 40 * 86400
 
@@ -358,6 +359,12 @@ class _OrgMirror:
     spent: int = 0
     unsettled: int = 0
     reserved: int = 0
+    synced_at: float = 0.0
+
+    def stale(self, now: float) -> bool:
+        # Grants made by another process (a manage.py command) reach only this process's DB, not
+        # its memory, so the embedded gate re-reads the ledger every few seconds.
+        return not self.loaded or now - self.synced_at > EMBEDDED_RESYNC_SECONDS
 
 
 class MemoryGate:
@@ -387,7 +394,7 @@ class MemoryGate:
         self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
     ) -> Admission:
         now = _now()
-        mask = int(not self._orgs[key.org_id].loaded) | (2 * int(key.key_hash not in self._keys_loaded))
+        mask = int(self._orgs[key.org_id].stale(now)) | (2 * int(key.key_hash not in self._keys_loaded))
         if mask:
             await sync_to_async(self._warm)(key, mask, now)
         hold = _byok_fee(amount_nanos) if is_byok else amount_nanos
@@ -529,9 +536,10 @@ class MemoryGate:
                 org.loaded = True
             if s.version > org.version:
                 org.credits_in, org.purchased, org.version = s.credits_in_nanos, s.purchased_nanos, s.version
+            org.synced_at = _now()
 
     def org_credit_view(self, org_id: int) -> dict[str, int]:
-        if not self._orgs[org_id].loaded:
+        if self._orgs[org_id].stale(_now()):
             self.org_balance_sync(org_id)
         o = self._orgs[org_id]
         return {

@@ -239,3 +239,18 @@ def test_it_reloads_a_lost_mirror_from_the_ledger(triad: Triad, api_key: IssuedK
     assert gate.key_usage(key.key_id, key.key_hash)["total"] == 300_000_000
     assert admit(gate, key, 800_000_000).code == "insufficient_credits"
     assert admit(gate, key, 700_000_000).ok
+
+
+def test_it_sees_grants_from_other_processes_in_embedded_mode(
+    triad: Triad, api_key: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` plus `manage.py credits_grant` in another shell: the server's memory re-reads the ledger."""
+    from billing import gate as gate_module
+
+    gate = MemoryGate(autosettle=False)
+    key = key_state(api_key)
+    assert admit(gate, key, USD).code == "insufficient_credits"
+    credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="from another process")  # no hook here
+    assert admit(gate, key, USD).code == "insufficient_credits"  # within the resync interval
+    monkeypatch.setattr(gate_module, "EMBEDDED_RESYNC_SECONDS", 0.0)
+    assert admit(gate, key, USD).ok
