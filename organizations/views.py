@@ -6,6 +6,7 @@ Every org URL resolves the organization through `organization_get_for_user`, so 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import User
+from billing.api.selectors import key_usage_many
 from organizations import selectors, services
 from organizations.forms import (
     InviteForm,
@@ -78,6 +80,26 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- Keys ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KeyRow:
+    """A key as the table shows it: what it has spent and, under a limit, what is left this window."""
+
+    key: ApiKey
+    usage_nanos: int
+    limit_remaining_nanos: int | None
+
+
+def _key_rows(api_keys: list[ApiKey]) -> list[KeyRow]:
+    # The gate's live counters include usage not yet settled, so the page agrees with GET /api/v1/key.
+    usage = key_usage_many(api_keys)
+    rows = []
+    for api_key in api_keys:
+        used = usage[api_key.pk]
+        remaining = None if api_key.limit_nanos is None else max(api_key.limit_nanos - used.for_limit(api_key), 0)
+        rows.append(KeyRow(key=api_key, usage_nanos=used.total, limit_remaining_nanos=remaining))
+    return rows
+
+
 def _keys_page(
     request: HttpRequest,
     organization: Organization,
@@ -90,7 +112,7 @@ def _keys_page(
     context: dict[str, Any] = {
         "organization": organization,
         "can_manage": membership.can_manage,
-        "keys": selectors.api_key_list(organization=organization),
+        "rows": _key_rows(list(selectors.api_key_list(organization=organization))),
         "create_form": KeyCreateForm() if membership.can_manage else None,
         "active_nav": "keys",
         **extra,
@@ -134,7 +156,13 @@ def _key_for_manage(request: HttpRequest, slug: str, key_id: UUID) -> tuple[Orga
 def _key_row(
     request: HttpRequest, organization: Organization, api_key: ApiKey, *, row: str = "key-row", **extra: Any
 ) -> HttpResponse:
-    context = {"organization": organization, "key": api_key, "can_manage": True, **extra}
+    context = {
+        "organization": organization,
+        "key": api_key,
+        "row": _key_rows([api_key])[0],
+        "can_manage": True,
+        **extra,
+    }
     return render(request, f"{KEYS_TEMPLATE}#{row}", context)
 
 
@@ -203,7 +231,12 @@ def key_row(request: HttpRequest, slug: str, key_id: UUID) -> HttpResponse:
     return render(
         request,
         f"{KEYS_TEMPLATE}#key-row",
-        {"organization": organization, "key": api_key, "can_manage": membership.can_manage},
+        {
+            "organization": organization,
+            "key": api_key,
+            "row": _key_rows([api_key])[0],
+            "can_manage": membership.can_manage,
+        },
     )
 
 

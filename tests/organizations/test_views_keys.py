@@ -215,3 +215,55 @@ def test_it_cannot_reach_another_organizations_key_through_its_own_org(
     url = f"/o/{triad.outsider_org.slug}/keys/{api_key.api_key.public_id}/delete/"
     assert client.post(url).status_code == 404
     assert ApiKey.objects.filter(pk=api_key.api_key.pk).exists()
+
+
+def test_it_shows_what_a_key_has_spent_and_what_is_left_of_its_limit(owner_client: Client, triad: Triad) -> None:
+    """Usage comes from the gate's live counters (unsettled spend included), as GET /api/v1/key reports it."""
+    import time
+    import uuid
+
+    from asgiref.sync import async_to_sync
+
+    from billing.gate import KeyState, get_gate
+    from billing.services import credits_grant
+    from billing.usage import UsageEvent
+    from organizations.services import api_key_create
+
+    issued = api_key_create(
+        organization=triad.org, name="metered", created_by=triad.owner, limit_nanos=10_000_000_000, limit_reset="daily"
+    )
+    credits_grant(organization=triad.org, amount_nanos=20_000_000_000, reason="test")
+    k = issued.api_key
+    state = KeyState(
+        key_id=k.pk,
+        key_hash=k.hash,
+        org_id=triad.org.pk,
+        limit_nanos=k.limit_nanos,
+        limit_reset=k.limit_reset,
+        include_byok_in_limit=False,
+        user_id=None,
+    )
+    gate = get_gate()
+    assert async_to_sync(gate.admit)(
+        reservation_id="r1", key=state, amount_nanos=5_000_000_000, is_free=False, is_byok=False
+    ).ok
+    event = UsageEvent(
+        generation_id=f"gen-{uuid.uuid4().hex}",
+        organization_id=triad.org.pk,
+        api_key_id=k.pk,
+        key_hash=k.hash,
+        user_id=None,
+        model="openai/gpt-4o",
+        provider_slug="openai",
+        provider_name="OpenAI",
+        endpoint_tag="openai",
+        created_at=time.time(),
+        list_cost_nanos=1_250_000_000,
+    )
+    async_to_sync(gate.finish)(reservation_id="r1", key=state, event=event)
+
+    page = owner_client.get(_keys_url(triad)).content.decode()
+    assert "$1.25" in page
+    assert "$8.75 left" in page
+    row = owner_client.post(_key_url(triad, k, "rename"), {"name": "metered!"}, headers=HTMX).content.decode()
+    assert "$1.25" in row and "$8.75 left" in row
