@@ -36,6 +36,7 @@ STREAM = "gate:q"
 GROUP = "settle"
 WINDOW_TTL = 40 * 86400  # a monthly window must outlive its month
 EMBEDDED_RESYNC_SECONDS = 5.0
+REFUSAL_RESYNC_SECONDS = 5
 MEMORY_GATE_MAX_IDS = 200_000  # the embedded gate forgets the oldest finished/settled ids beyond this
 BYOK_COUNTER_TTL = 40 * 86400
 
@@ -213,6 +214,7 @@ class RedisGate:
         if found is None:
             client = aredis.Redis.from_url(self.url)
             found = {n: client.register_script(_lua(n)) for n in ("admit", "finish")}
+            found["client"] = client
             self._async[loop] = found
         return found
 
@@ -252,6 +254,11 @@ class RedisGate:
             # Only after a Redis restart or for a never-seen org/key: load the mirror, then retry once.
             await sync_to_async(self._warm)(key, int(result[1]), now)
             result = await script(keys=keys, args=args)
+        elif result[0] in (b"credits", b"negative") and await self._may_resync(key.org_id):
+            # A missed ledger hook (Redis briefly down at a top-up's commit) must not refuse forever:
+            # a refusal re-reads the ledger, at most once per org every few seconds.
+            await sync_to_async(self.org_balance_sync)(key.org_id)
+            result = await script(keys=keys, args=args)
         verdict = result[0].decode()
         if verdict == "ok":
             return ADMITTED
@@ -260,6 +267,10 @@ class RedisGate:
         extra = int(result[2]) if len(result) > 2 else 0
         hold = _byok_fee(amount_nanos) if is_byok else amount_nanos
         return _refusal(verdict, int(result[1]), extra, hold, now)
+
+    async def _may_resync(self, org_id: int) -> bool:
+        client = self._scripts()["client"]
+        return bool(await client.set(f"gate:rsync:{org_id}", 1, nx=True, ex=REFUSAL_RESYNC_SECONDS))
 
     def _warm(self, key: KeyState, mask: int, now: float) -> None:
         if mask & 1:

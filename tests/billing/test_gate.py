@@ -254,3 +254,13 @@ def test_it_sees_grants_from_other_processes_in_embedded_mode(
     assert admit(gate, key, USD).code == "insufficient_credits"  # within the resync interval
     monkeypatch.setattr(gate_module, "EMBEDDED_RESYNC_SECONDS", 0.0)
     assert admit(gate, key, USD).ok
+
+
+def test_it_rereads_the_ledger_when_a_refusal_may_come_from_a_missed_hook(triad: Triad, api_key: IssuedKey) -> None:
+    gate = RedisGate(settings.REDIS_URL)
+    key = key_state(api_key)
+    assert admit(gate, key, USD).code == "insufficient_credits"
+    credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="its on_commit hook never ran")
+    gate.sync.delete(f"gate:rsync:{triad.org.pk}")  # the first refusal's resync window has passed
+    assert admit(gate, key, USD).ok
+    assert admit(gate, key, 2 * USD).code == "insufficient_credits"  # and it is not re-read again at once
