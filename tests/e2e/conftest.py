@@ -181,6 +181,9 @@ def world(transactional_db: None, mock_provider: MockProvider) -> World:
 
 def _test_database_url() -> str:
     """DATABASE_URL with the database name swapped for the test database pytest-django created."""
+    if not os.environ.get("DATABASE_URL") or not settings.REDIS_URL:
+        # The gateway is another process: it can only share PostgreSQL and Redis, not SQLite or memory.
+        pytest.fail("end-to-end tests need DATABASE_URL (PostgreSQL) and REDIS_URL")
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + str(settings.DATABASES["default"]["NAME"])))
 
