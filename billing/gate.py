@@ -27,7 +27,7 @@ from django.conf import settings
 
 from billing.models import NANOS_PER_USD
 from billing.pricing import fee_nanos, nanos_to_usd_number
-from billing.selectors import UsageWindows, key_settled_usage, org_ledger_snapshot
+from billing.selectors import UsageWindows, key_settled_usage, org_ledger_snapshot, orgs_with_credit_changes_since
 from billing.usage import UsageEvent
 
 log = logging.getLogger(__name__)
@@ -630,3 +630,15 @@ def free_model_daily_requests(org_id: int) -> dict[str, int]:
 def org_balance_sync(org_id: int) -> None:
     """Push the settled ledger to the gate; ledger_post calls this on commit for every org entry."""
     get_gate().org_balance_sync(org_id)
+
+
+def gate_housekeeping(*, now: float | None = None, lookback_s: int = 600) -> dict[str, int]:
+    """Every 30 s (task billing.reservations_expire): release the holds of requests that never came
+    back, and re-sync organizations whose credits changed recently, in case a ledger hook was lost
+    (a lost refund hook would otherwise leave the gate admitting against credit that is gone)."""
+    gate = get_gate()
+    expired = gate.expire_reservations(now=now)
+    org_ids = orgs_with_credit_changes_since(datetime.now(UTC) - timedelta(seconds=lookback_s))
+    for org_id in org_ids:
+        gate.org_balance_sync(org_id)
+    return {"expired": expired, "resynced": len(org_ids)}

@@ -113,3 +113,9 @@ def key_usage(*, organization: Organization, key_hash: str) -> dict[str, int]:
     if not ApiKey.objects.filter(organization=organization, hash=key_hash).exists():
         raise ApiKey.DoesNotExist(key_hash)
     return gate.key_usage_nanos(key_hash)
+
+
+def orgs_with_credit_changes_since(since: datetime) -> list[int]:
+    """Organizations with a non-usage ledger entry (grant, top-up, refund...) since then."""
+    entries = LedgerEntry.objects.filter(created_at__gte=since, organization__isnull=False).exclude(kind=USAGE)
+    return sorted(set(entries.values_list("organization_id", flat=True)))

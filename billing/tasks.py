@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.gate import get_gate
+from billing.gate import gate_housekeeping
 from billing.settlement import settle_pending
 
 
@@ -15,6 +15,6 @@ def settle_usage() -> int:
 
 
 @shared_task(name="billing.reservations_expire", ignore_result=True)
-def reservations_expire() -> int:
-    """Release holds of requests that never reported back (a crashed gateway process)."""
-    return get_gate().expire_reservations()
+def reservations_expire() -> dict[str, int]:
+    """Release holds of requests that never reported back (a crashed gateway); re-sync recent credit changes."""
+    return gate_housekeeping()

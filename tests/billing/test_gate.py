@@ -264,3 +264,20 @@ def test_it_rereads_the_ledger_when_a_refusal_may_come_from_a_missed_hook(triad:
     gate.sync.delete(f"gate:rsync:{triad.org.pk}")  # the first refusal's resync window has passed
     assert admit(gate, key, USD).ok
     assert admit(gate, key, 2 * USD).code == "insufficient_credits"  # and it is not re-read again at once
+
+
+def test_it_housekeeps_expired_holds_and_credit_changes_whose_hook_was_lost(triad: Triad, api_key: IssuedKey) -> None:
+    from billing.gate import gate_housekeeping, get_gate
+    from billing.services import credits_revoke
+    from billing.tasks import reservations_expire
+
+    gate = get_gate()
+    key = key_state(api_key)
+    credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="test")
+    assert admit(gate, key, USD, rid="crashed").ok
+    credits_revoke(organization=triad.org, amount_nanos=2 * USD, reason="its on_commit hook never ran")
+    assert admit(gate, key, 500_000_000).ok  # the gate still believes in the revoked credit...
+    assert reservations_expire.name == "billing.reservations_expire"
+    done = gate_housekeeping(now=time.time() + settings.RESERVATION_TTL_SECONDS + 1)
+    assert done == {"expired": 2, "resynced": 1}
+    assert admit(gate, key, 1).code == "insufficient_credits"  # ...until housekeeping re-reads the ledger
