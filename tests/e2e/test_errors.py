@@ -81,3 +81,21 @@ def test_it_charges_nothing_for_refused_requests(gateway: Gateway, world: World)
     post(gateway, world.key.key, {"model": "nobody/none", "messages": MESSAGES})
     assert org_balance_nanos(world.org) == GRANT_NANOS
     assert org_balance_nanos(world.broke_org) == 0
+
+
+def test_it_raises_the_openrouter_sdks_typed_errors(gateway: Gateway, world: World) -> None:
+    """The OpenRouter SDK parses each error body into its own type; ours must fit those schemas."""
+    from openrouter import OpenRouter, errors
+
+    cases = [
+        ("sk-or-v1-" + "1" * 64, "mock-openai/ok", errors.UnauthorizedResponseError, 401),
+        (world.key.key, "nobody/no-such-model", errors.BadRequestResponseError, 400),
+        (world.broke_key.key, "mock-openai/ok", errors.PaymentRequiredResponseError, 402),
+        (world.key.key, "mock-openai/429", errors.TooManyRequestsResponseError, 429),
+    ]
+    for key, model, error_type, status in cases:
+        sdk = OpenRouter(api_key=key, server_url=gateway.api_url, timeout_ms=30_000)
+        with sdk, pytest.raises(error_type) as exc:
+            sdk.chat.send(model=model, messages=[{"role": "user", "content": "hi"}])
+        assert exc.value.data.error.code == status
+        assert exc.value.data.error.message
