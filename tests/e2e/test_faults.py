@@ -257,3 +257,13 @@ def test_it_charges_nothing_for_an_empty_completion(client: openai.OpenAI, world
     gen = generation(res.id)
     assert gen.tokens_completion == 0
     assert_charged(world, gen, 0)
+
+
+def test_it_surfaces_a_cut_stream_to_the_openai_sdk_as_an_api_error(client: openai.OpenAI, world: World) -> None:
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as exc:
+        for chunk in client.chat.completions.create(model="mock-openai/cut-after-3", messages=MESSAGES, stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+    assert received == list(DEFAULT_PIECES[:3])  # what arrived before the cut is still delivered
+    assert exc.value.message
