@@ -69,6 +69,10 @@ ADMITTED = Admission(ok=True)
 
 
 class CreditGate(Protocol):
+    """admit: `amount_nanos` is the LIST-price worst case of everything the request may run (for
+    BYOK too: the gate itself holds the fee of it); `reservation_id` is unique per request.
+    finish: releases the hold; with an event, charges it once and queues it for settlement."""
+
     async def admit(
         self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
     ) -> Admission: ...
