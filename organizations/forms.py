@@ -76,9 +76,18 @@ class KeyRenameForm(forms.Form):
 
 
 class KeyLimitForm(_LimitFields):
+    include_byok_in_limit = forms.BooleanField(
+        label="Count BYOK usage",
+        required=False,
+        help_text="Also count requests paid with your own provider keys toward this limit.",
+    )
+
     @classmethod
     def for_key(cls, api_key: ApiKey) -> KeyLimitForm:
-        initial: dict[str, Any] = {"limit_reset": api_key.limit_reset or NEVER}
+        initial: dict[str, Any] = {
+            "limit_reset": api_key.limit_reset or NEVER,
+            "include_byok_in_limit": api_key.include_byok_in_limit,
+        }
         if api_key.limit_nanos is not None:
             initial["limit_usd"] = format(nanos_to_usd(api_key.limit_nanos).normalize(), "f")
         return cls(initial=initial)

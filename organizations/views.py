@@ -6,14 +6,16 @@ Every org URL resolves the organization through `organization_get_for_user`, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -172,9 +174,9 @@ def _key_edit(
     key_id: UUID,
     *,
     mode: str,
-    blank_form: Any,
-    bound_form: Any,
-    apply: Any,
+    blank_form: Callable[[ApiKey], forms.Form],
+    bound_form: Callable[[QueryDict], forms.Form],
+    apply: Callable[[ApiKey, dict[str, Any]], object],
 ) -> HttpResponse:
     """Shared GET/POST flow for the rename and limit row editors (htmx row swap or full page)."""
     organization, membership, api_key = _key_for_manage(request, slug, key_id)
@@ -215,7 +217,10 @@ def key_limit(request: HttpRequest, slug: str, key_id: UUID) -> HttpResponse:
         blank_form=KeyLimitForm.for_key,
         bound_form=KeyLimitForm,
         apply=lambda k, data: services.api_key_update(
-            api_key=k, limit_nanos=data["limit_nanos"], limit_reset=data["limit_reset_value"]
+            api_key=k,
+            limit_nanos=data["limit_nanos"],
+            limit_reset=data["limit_reset_value"],
+            include_byok_in_limit=data["include_byok_in_limit"],
         ),
     )
 

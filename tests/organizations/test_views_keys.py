@@ -127,13 +127,17 @@ def test_it_renames_a_key_without_htmx_using_full_pages(owner_client: Client, tr
 
 def test_it_sets_and_removes_a_limit(owner_client: Client, triad: Triad, api_key: IssuedKey) -> None:
     url = _key_url(triad, api_key.api_key, "limit")
-    row = owner_client.post(url, {"limit_usd": "100", "limit_reset": "monthly"}, headers=HTMX)
+    data = {"limit_usd": "100", "limit_reset": "monthly", "include_byok_in_limit": "on"}
+    row = owner_client.post(url, data, headers=HTMX)
     assert b"$100.00" in row.content
+    assert b"incl. BYOK" in row.content
     api_key.api_key.refresh_from_db()
     assert (api_key.api_key.limit_nanos, api_key.api_key.limit_reset) == (100_000_000_000, "monthly")
+    assert api_key.api_key.include_byok_in_limit
 
     editor = owner_client.get(url, headers=HTMX).content.decode()
     assert 'value="100"' in editor
+    assert re.search(r'<input type="checkbox" name="include_byok_in_limit"[^>]*checked', editor), editor
 
     bad = owner_client.post(url, {"limit_usd": "0.0000000001", "limit_reset": "daily"}, headers=HTMX)
     assert bad.status_code == 200
@@ -143,6 +147,7 @@ def test_it_sets_and_removes_a_limit(owner_client: Client, triad: Triad, api_key
     owner_client.post(url, {"limit_usd": "", "limit_reset": "never"}, headers=HTMX)
     api_key.api_key.refresh_from_db()
     assert (api_key.api_key.limit_nanos, api_key.api_key.limit_reset) == (None, None)
+    assert not api_key.api_key.include_byok_in_limit
 
 
 def test_it_disables_and_re_enables_a_key_and_drops_the_gateway_cache(
