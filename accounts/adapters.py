@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from organizations.services import organization_create_personal
 
 
-class AccountAdapter(DefaultAccountAdapter):
+class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
     """Every new user gets a personal organization at sign-up."""
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:

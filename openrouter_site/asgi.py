@@ -17,4 +17,4 @@ django_app = get_asgi_application()
 
 from proxy.gateway.app import build_application  # noqa: E402
 
-application = build_application(django_app)
+application = build_application(django_app)  # type: ignore[arg-type]  # Django types its ASGI callable narrowly

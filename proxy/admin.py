@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from billing.pricing import price_per_token_str
 from proxy.catalog.services import catalog_changed
 from proxy.credentials import provider_env, provider_env_prefix
+from proxy.health import endpoint_stats
 from proxy.models import Endpoint, Model, Provider
 
 
@@ -110,6 +111,7 @@ class EndpointAdmin(CatalogAdmin):
         "prompt_price",
         "completion_price",
         "context_length",
+        "uptime_30m",
         "is_enabled",
         "retired",
     )
@@ -117,8 +119,25 @@ class EndpointAdmin(CatalogAdmin):
     search_fields = ("model__slug", "tag", "upstream_model", "provider__slug", "provider__name")
     list_select_related = ("model", "provider")
     autocomplete_fields = ("model", "provider")
-    readonly_fields = ("retired",)
+    readonly_fields = ("retired", "health")
     actions = (enable, disable)
+
+    def _health(self, obj: Endpoint) -> dict[str, Any]:
+        # One store read per row; the health data lives in Redis, shared by every gateway process.
+        return endpoint_stats([obj.pk]).get(obj.pk) or {}
+
+    @admin.display(description="Uptime 30m")
+    def uptime_30m(self, obj: Endpoint) -> str:
+        value = self._health(obj).get("uptime_last_30m")
+        return "-" if value is None else f"{value}%"
+
+    @admin.display(description="Live health (all gateway processes)")
+    def health(self, obj: Endpoint) -> str:
+        stats = self._health(obj)
+        if not stats:
+            return "no traffic recorded"
+        parts = [f"{k.replace('_', ' ')}: {v}" for k, v in stats.items() if v is not None]
+        return "; ".join(parts) or "no traffic recorded"
 
     @admin.display(description="Prompt $/token", ordering="prompt_nanos_per_mtok")
     def prompt_price(self, obj: Endpoint) -> str:

@@ -60,3 +60,19 @@ def test_it_edits_an_endpoints_upstream_name(admin_client: Client, small_catalog
     assert response.status_code == 302, response.content.decode()[:2000]
     endpoint.refresh_from_db()
     assert endpoint.upstream_model == "llama-3.3-70b-versatile"
+
+
+def test_it_shows_live_endpoint_health_in_the_admin(admin_client: Client, small_catalog: None) -> None:
+    import asyncio
+
+    from proxy.health import get_health_store
+
+    endpoint = Endpoint.objects.filter(tag__startswith="deepinfra").first()
+    assert endpoint is not None
+    store = get_health_store()
+    for ok in (True, True, True, False):
+        asyncio.run(store.record(endpoint.pk, ok=ok, latency_ms=120.0, ttft_ms=80.0, tokens=50, duration_ms=500.0))
+    listing = admin_client.get("/admin/proxy/endpoint/?q=deepinfra").content.decode()
+    assert "75.0%" in listing
+    detail = admin_client.get(f"/admin/proxy/endpoint/{endpoint.pk}/change/").content.decode()
+    assert "uptime last 30m: 75.0" in detail

@@ -53,7 +53,8 @@ def test_it_normalizes_the_reasoning_controls() -> None:
     assert req.body["reasoning"]["exclude"] is True
     req = parse_request(orjson.dumps({"model": "x/y", "messages": MSG, "reasoning": {"effort": "none"}}))
     assert req.body["reasoning"]["enabled"] is False
-    assert "reasoning" in parse_request(orjson.dumps({"model": "x/y", "messages": MSG, "reasoning": {"effort": "low"}})).params
+    low = parse_request(orjson.dumps({"model": "x/y", "messages": MSG, "reasoning": {"effort": "low"}}))
+    assert "reasoning" in low.params
 
 
 def test_it_marks_tools_and_structured_outputs_as_used_parameters() -> None:
