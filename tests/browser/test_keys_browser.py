@@ -116,6 +116,13 @@ def test_it_signs_in_and_manages_a_key_in_chromium(live_server: Any, page: Any) 
     page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Save").click()
     page.wait_for_selector(f"#key-{api_key.public_id} >> text=production backend")
 
+    page.locator(f"#key-{api_key.public_id}").get_by_role("link", name="Limit").click()
+    page.locator(f"#key-{api_key.public_id} input[name=limit_usd]").fill("12.5")
+    page.locator(f"#key-{api_key.public_id} select[name=limit_reset]").select_option("daily")
+    page.screenshot(path=str(ARTIFACTS / "05b-limit.png"), full_page=True)
+    page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Save").click()
+    page.wait_for_selector(f"#key-{api_key.public_id} >> text=$12.50")
+
     page.locator(f"#key-{api_key.public_id}").get_by_role("button", name="Disable").click()
     page.wait_for_selector(f"#key-{api_key.public_id} >> text=Enable")
     api_key.refresh_from_db()
