@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Aggregate, Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
 from organizations.models import ApiKey, Organization
 
 USAGE = LedgerEntry.Kind.USAGE
+NON_USAGE_KINDS = [kind for kind in LedgerEntry.Kind.values if kind != USAGE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +29,37 @@ class OrgLedgerSnapshot:
 
 
 def org_ledger_snapshot(org_id: int) -> OrgLedgerSnapshot:
-    not_usage = ~Q(entry__kind=USAGE)
-    row = Posting.objects.filter(
-        account__kind=LedgerAccount.Kind.ORG_CREDITS, account__organization_id=org_id
-    ).aggregate(
-        cin=Sum("amount_nanos", filter=not_usage),
-        ver=Count("id", filter=not_usage),
-        bought=Sum("amount_nanos", filter=Q(entry__kind=LedgerEntry.Kind.TOPUP, amount_nanos__gt=0)),
-        used=Sum("amount_nanos", filter=Q(entry__kind=USAGE)),
+    """Credits in from the few non-usage postings, settled usage from the cached balance.
+
+    Selecting non-usage entries by an IN list of kinds (not a negation) lets an index on
+    LedgerEntry(organization, kind) skip the organization's usage rows entirely; the balance and
+    the sums come from one statement, so they are one consistent snapshot.
+    """
+    postings = Posting.objects.filter(account=OuterRef("pk"), entry__kind__in=NON_USAGE_KINDS)
+    topups = postings.filter(entry__kind=LedgerEntry.Kind.TOPUP, amount_nanos__gt=0)
+    row = (
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.ORG_CREDITS, organization_id=org_id)
+        .annotate(
+            cin=_per_account(postings, Sum("amount_nanos")),
+            ver=_per_account(postings, Count("id")),
+            bought=_per_account(topups, Sum("amount_nanos")),
+        )
+        .values_list("balance_nanos", "cin", "ver", "bought")
+        .first()
     )
+    if row is None:
+        return OrgLedgerSnapshot(credits_in_nanos=0, version=0, purchased_nanos=0, settled_usage_nanos=0)
+    balance, cin, ver, bought = row
     return OrgLedgerSnapshot(
-        credits_in_nanos=row["cin"] or 0,
-        version=row["ver"] or 0,
-        purchased_nanos=row["bought"] or 0,
-        settled_usage_nanos=-(row["used"] or 0),
+        credits_in_nanos=cin or 0,
+        version=ver or 0,
+        purchased_nanos=bought or 0,
+        settled_usage_nanos=(cin or 0) - balance,
     )
+
+
+def _per_account(postings: QuerySet[Posting], aggregate: Aggregate) -> Subquery:
+    return Subquery(postings.values("account").annotate(value=aggregate).values("value")[:1])
 
 
 @dataclass(frozen=True, slots=True)
