@@ -232,3 +232,18 @@ def test_it_signs_out_with_a_post_and_offers_a_password_reset(live_server: Any, 
     page.click("form.auth-form button[type=submit]")
     page.wait_for_url(re.compile(r"/accounts/password/reset/done/$"))
     page.screenshot(path=str(ARTIFACTS / "16-password-reset-done.png"), full_page=True)
+
+
+def test_it_tells_the_user_when_an_htmx_action_fails(live_server: Any, page: Any) -> None:
+    from organizations.services import api_key_create
+
+    user = _verified_user("stale@example.com")
+    org = Membership.objects.get(user=user).organization
+    issued = api_key_create(organization=org, name="stale", created_by=user)
+    _sign_in(page, live_server.url, "stale@example.com")
+    ApiKey.objects.filter(pk=issued.api_key.pk).delete()  # deleted in another tab
+
+    page.locator(f"#key-{issued.api_key.public_id}").get_by_role("button", name="Disable").click()
+    page.wait_for_selector("#htmx-error")
+    assert "no longer exists" in page.locator("#htmx-error").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "17-htmx-error.png"), full_page=True)

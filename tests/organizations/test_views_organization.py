@@ -172,3 +172,14 @@ def test_it_renders_the_activity_shell_with_the_navigation(client: Client, triad
     assert "Activity" in page
     for link in ("/keys/", "/credits/", "/activity/", "/models/", "/organization/", "/settings/"):
         assert link in page
+
+
+def test_it_offers_a_user_without_any_organization_to_create_one(client: Client, triad: Triad) -> None:
+    from accounts.models import User
+
+    loner = User.objects.create_user("loner@example.com", "pw for the loner 1")
+    client.force_login(loner)
+    assert client.get("/")["Location"] == "/settings/"
+    page = client.get("/settings/").content.decode()
+    assert 'action="/o/new/"' in page
+    assert 'name="log_prompts"' not in page
