@@ -129,3 +129,10 @@ def test_it_signs_out_only_with_a_post(client: Client) -> None:
     assert client.get("/settings/").status_code == 200
     client.post("/accounts/logout/")
     assert client.get("/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_it_names_the_product_in_the_verification_email(client: Client) -> None:
+    client.post("/accounts/signup/", {"email": "named@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    body = mail.outbox[0].body
+    assert body.startswith("Hello from OpenRouter Site!")
+    assert "example.com!" not in body  # not the placeholder Site name
