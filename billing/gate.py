@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import redis
-import redis.asyncio as aredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -29,6 +28,7 @@ from billing.models import NANOS_PER_USD
 from billing.pricing import fee_nanos, nanos_to_usd_number
 from billing.selectors import UsageWindows, key_settled_usage, org_ledger_snapshot, orgs_with_credit_changes_since
 from billing.usage import UsageEvent
+from openrouter_site.redis_pool import async_redis
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class RedisGate:
         loop = asyncio.get_running_loop()
         found = self._async.get(loop)
         if found is None:
-            client = aredis.Redis.from_url(self.url)
+            client = async_redis(self.url)
             found = {n: client.register_script(_lua(n)) for n in ("admit", "finish")}
             found["client"] = client
             self._async[loop] = found

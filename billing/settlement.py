@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import redis
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import User
 from billing.gate import GROUP, STREAM, MemoryGate, QueuedEvent, RedisGate, _lua, get_gate
@@ -151,7 +152,24 @@ def usage_events_post(events: Sequence[UsageEvent]) -> int:
         [_generation(e, e.api_key_id in keys, e.user_id in users) for e in known], ignore_conflicts=True
     )
     ledger_post_many([_usage_entry(e, orgs[e.organization_id]) for e in known if e.cost_nanos > 0])
+    _keys_touch(known, keys)
     return len(known)
+
+
+def _keys_touch(events: Sequence[UsageEvent], keys: set[int]) -> None:
+    """Keep ApiKey.last_used_at here, off the request path: one UPDATE per key per batch.
+
+    The filter on the stored value makes a replayed (older) batch a no-op.
+    """
+    latest: dict[int, float] = {}
+    for e in events:
+        if e.api_key_id in keys:
+            latest[e.api_key_id] = max(latest.get(e.api_key_id, 0.0), e.created_at)
+    for key_id, ts in latest.items():
+        when = datetime.fromtimestamp(ts, tz=UTC)
+        ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=when)).update(
+            last_used_at=when
+        )
 
 
 def _usage_entry(e: UsageEvent, org: Organization) -> EntrySpec:

@@ -32,6 +32,7 @@ from django.conf import settings
 from redis.commands.core import AsyncScript
 
 from openrouter_site.env import env_str
+from openrouter_site.redis_pool import async_redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +499,7 @@ class RedisHealthStore(HealthStore):
         Scripts go by EVALSHA, loading themselves once after a Redis restart."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop or self._bound is None:
-            self._client = redis_async.Redis.from_url(self.url)
+            self._client = async_redis(self.url)
             self._loop = loop
             self._bound = (self._client.register_script(_VIEW_LUA), self._client.register_script(_RECORD_LUA))
         return self._bound

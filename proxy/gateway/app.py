@@ -53,7 +53,7 @@ async def handle_completion(scope: Scope, receive: Receive, send: Send, *, legac
         # Never a stack trace to the client, never a leaked reservation.
         logger.exception("completion %s failed", call.generation_id)
         await release(call)
-        raise
+        await _internal_error(send)
 
 
 def build_application(django_app: ASGIApp) -> ASGIApp:
@@ -64,6 +64,7 @@ def build_application(django_app: ASGIApp) -> ASGIApp:
                 try:
                     await handle_completion(scope, receive, send, legacy=legacy)
                 except Exception:
+                    logger.exception("completion request failed before it was admitted")
                     await _internal_error(send)
                 return
             await django_app(scope, receive, send)

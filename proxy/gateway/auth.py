@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from asgiref.sync import sync_to_async
-from billing.gate import KeyState
 from django.utils import timezone
 
+from billing.gate import KeyState
 from organizations.keys import key_hash
 from proxy.gateway.errors import GatewayError
 

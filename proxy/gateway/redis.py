@@ -1,24 +1,16 @@
-"""The gateway's shared async Redis client: one connection pool per process."""
+"""The gateway's async Redis client: the process-wide shared pool."""
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
-_client: aioredis.Redis | None = None
+from openrouter_site.redis_pool import async_redis, close_async_redis
 
 
 def get_redis() -> aioredis.Redis:
-    global _client
-    if _client is None:
-        # A blocking pool waits for a free connection under bursts instead of failing the request.
-        pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=512, timeout=5)
-        _client = aioredis.Redis(connection_pool=pool)
-    return _client
+    return async_redis(settings.REDIS_URL)
 
 
 async def close_redis() -> None:
-    global _client
-    if _client is not None:
-        await _client.aclose()
-        _client = None
+    await close_async_redis()

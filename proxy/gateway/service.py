@@ -166,12 +166,10 @@ def _worst_case(call: Call, candidate: Candidate) -> int:
     if limit is None:
         limit = max(candidate.context_length - call.prompt_tokens, 1)
     images = count_images(call.req.body["messages"])
-    cost = worst_case_nanos(
+    # The list-price worst case even for BYOK: the gate turns it into the fee when every attempt is BYOK.
+    return worst_case_nanos(
         prompt_tokens=call.prompt_tokens, max_completion_tokens=limit, price=candidate.price, images=images
     )
-    if candidate.is_byok:
-        return -(-cost * settings.BYOK_FEE_PERCENT // 100)
-    return cost
 
 
 _MODALITY_PARTS = {
@@ -205,7 +203,8 @@ async def _reserve(call: Call) -> None:
         key=call.key_state,
         amount_nanos=amount,
         is_free=is_free,
-        is_byok=call.attempts[0].candidate.is_byok,
+        # Only a request that can never touch platform capacity is held at the BYOK fee.
+        is_byok=all(a.candidate.is_byok for a in call.attempts),
     )
     if not admission.ok:
         headers = dict(admission.headers)

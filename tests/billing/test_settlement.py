@@ -130,3 +130,19 @@ def test_it_settles_by_itself_in_embedded_mode(transactional_db: None, triad: Tr
         time.sleep(0.05)
     assert Generation.objects.get(generation_id=gen_id).cost_nanos == 3_000
     assert org_balance_nanos(triad.org) == USD - 3_000
+
+
+def test_it_records_when_a_key_was_last_used_and_never_moves_it_back(funded: Triad, api_key: IssuedKey) -> None:
+    from datetime import UTC, datetime
+
+    key = key_state(api_key)
+    newer, older = event(key, 1_000), event(key, 1_000)
+    newer.created_at, older.created_at = 1_800_000_000.0, 1_700_000_000.0
+    with transaction.atomic():
+        usage_events_post([newer])
+    api_key.api_key.refresh_from_db()
+    assert api_key.api_key.last_used_at == datetime.fromtimestamp(1_800_000_000, tz=UTC)
+    with transaction.atomic():
+        usage_events_post([older])
+    api_key.api_key.refresh_from_db()
+    assert api_key.api_key.last_used_at == datetime.fromtimestamp(1_800_000_000, tz=UTC)
