@@ -57,7 +57,15 @@ class ProviderAdmin(CatalogAdmin):
         "zdr",
         "is_enabled",
     )
-    list_filter = ("is_enabled", "adapter", "retains_prompts", "trains_on_prompts", "zdr", "headquarters")
+    list_filter = (
+        "is_enabled",
+        "adapter",
+        "requires_api_key",
+        "retains_prompts",
+        "trains_on_prompts",
+        "zdr",
+        "headquarters",
+    )
     search_fields = ("slug", "name", "base_url")
     actions = (enable, disable)
 

@@ -15,6 +15,9 @@ class Provider(models.Model):
     name = models.CharField(max_length=120)
     adapter = models.CharField(max_length=20, choices=Adapter.choices, default=Adapter.OPENAI)
     base_url = models.URLField(max_length=300, blank=True, help_text="Overridden by <SLUG>_BASE_URL")
+    requires_api_key = models.BooleanField(
+        default=True, help_text="Off for keyless hosts (a local vLLM or Ollama): served without <SLUG>_API_KEY"
+    )
     # Data policy, as OpenRouter tracks it. Unknown policies are assumed to retain and train.
     retains_prompts = models.BooleanField(default=True)
     trains_on_prompts = models.BooleanField(default=True)

@@ -84,7 +84,7 @@ def catalog_from_db() -> CatalogSnapshot:
         api_key, base_override = provider_env(prov.slug)
         if api_key:
             platform_keys[prov.slug] = api_key
-        if api_key or base_override:
+        if api_key or base_override or not prov.requires_api_key:
             configured.add(prov.slug)
         by_model.setdefault(ep.model_id, []).append(
             Candidate(
