@@ -157,7 +157,7 @@ def _seed_main(mock_url: str) -> None:
     from proxy.models import Endpoint, Model, Provider
 
     provider = Provider.objects.create(
-        slug="bench-mock", name="Bench Mock", adapter="openai", base_url=mock_url + "/v1", requires_api_key=False
+        slug="bench-mock", name="Bench Mock", adapter="openai", base_url=mock_url + "/v1"
     )
     for kind, slug in GATEWAY_MODELS.items():
         model = Model.objects.create(slug=slug, canonical_slug=slug, name=slug, context_length=8192)
