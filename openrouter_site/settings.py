@@ -142,6 +142,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[OpenRouter Site] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -187,6 +188,10 @@ BYOK_FREE_REQUESTS_PER_MONTH = env_int("BYOK_FREE_REQUESTS_PER_MONTH", 1_000_000
 DEMO_CREDITS_USD = env_int("DEMO_CREDITS_USD", 5)
 CATALOG_FILE = env_str("CATALOG_FILE", str(BASE_DIR / "proxy" / "catalog" / "catalog.json"))
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+# Retry budget: upstream attempts per request across providers and fallback models.
+GATEWAY_MAX_ATTEMPTS = env_int("GATEWAY_MAX_ATTEMPTS", 4)
+# Seconds of upstream silence before a stream starts sending `: OPENROUTER PROCESSING` comments.
+GATEWAY_KEEPALIVE_SECONDS = float(env_str("GATEWAY_KEEPALIVE_SECONDS", "2.0"))
 # Upper bound on how long a reservation may live if its request never reports back.
 RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 900)
 FREE_MODEL_RPM = env_int("FREE_MODEL_RPM", 20)
@@ -199,6 +204,14 @@ STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 
 CRYPTO_XPUB = env_str("CRYPTO_XPUB")
+# Blocks a USDC transfer must be buried under before it is credited (reorg safety), per chain.
+CRYPTO_CONFIRMATIONS = {
+    1: env_int("ETHEREUM_CONFIRMATIONS", 64),
+    137: env_int("POLYGON_CONFIRMATIONS", 128),
+    8453: env_int("BASE_CONFIRMATIONS", 300),
+}
+CRYPTO_MIN_DEPOSIT_USD = env_int("CRYPTO_MIN_DEPOSIT_USD", 1)
+CRYPTO_MAX_BLOCK_RANGE = env_int("CRYPTO_MAX_BLOCK_RANGE", 2000)
 CRYPTO_RPC_URLS = {
     1: env_str("ETHEREUM_RPC_URL"),
     137: env_str("POLYGON_RPC_URL"),
