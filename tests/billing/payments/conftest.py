@@ -30,8 +30,7 @@ def _ledger_stays_clean(db: None) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _payment_routes(settings: Any) -> None:
-    settings.ROOT_URLCONF = "tests.billing.payments.urls"
+def _fast_passwords(settings: Any) -> None:
     # The triad's four users would otherwise spend most of each test hashing passwords.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
