@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import User
-from billing.gate import GROUP, STREAM, MemoryGate, QueuedEvent, RedisGate, _lua, get_gate
+from billing.gate import GROUP, STREAM, QueuedEvent, RedisGate, _lua, get_gate
+from billing.gate_memory import MemoryGate
 from billing.ledger import EntrySpec, Leg, ledger_post_many
 from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.usage import UsageEvent

@@ -12,7 +12,8 @@ import redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from billing.gate import KeyState, MemoryGate, RedisGate
+from billing.gate import KeyState, RedisGate
+from billing.gate_memory import MemoryGate
 from billing.ledger import Leg, ledger_post
 from billing.models import NANOS_PER_USD, LedgerAccount, LedgerEntry
 from billing.services import credits_grant
@@ -245,7 +246,7 @@ def test_it_sees_grants_from_other_processes_in_embedded_mode(
     triad: Triad, api_key: IssuedKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make run` plus `manage.py credits_grant` in another shell: the server's memory re-reads the ledger."""
-    from billing import gate as gate_module
+    from billing import gate_memory as gate_module
 
     gate = MemoryGate(autosettle=False)
     key = key_state(api_key)

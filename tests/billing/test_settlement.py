@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db import transaction
 
 from billing import settlement
-from billing.gate import MemoryGate, RedisGate
+from billing.gate import RedisGate
+from billing.gate_memory import MemoryGate
 from billing.ledger import org_balance_nanos
 from billing.models import NANOS_PER_USD, Generation, LedgerAccount, LedgerEntry
 from billing.services import credits_grant
