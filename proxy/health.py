@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis as redis_sync
@@ -328,139 +329,10 @@ def _stats_dict(
 
 # --- Redis store (shared by every gateway process) --------------------------------------------------
 
-_RECORD_LUA = """
-local now = tonumber(ARGV[1])
-local kind = ARGV[2]
-local R = tonumber(ARGV[4])
-local st = KEYS[1]
-local slot = math.floor(now / tonumber(ARGV[5]))
-local i = slot % R
-local function reset(idx, s)
-  redis.call('HSET', st, 'b' .. idx, s, 'k' .. idx, 0, 'e' .. idx, 0, 'r' .. idx, 0)
-end
-if tonumber(redis.call('HGET', st, 'b' .. i) or '-1') ~= slot then reset(i, slot) end
-local counter = 'r'
-if kind == 'ok' then counter = 'k' elseif kind == 'err' then counter = 'e' end
-redis.call('HINCRBY', st, counter .. i, 1)
-if kind ~= 'rl' then
-  local minute = math.floor(now / 60000)
-  local mkey = KEYS[3]
-  if kind == 'ok' then mkey = KEYS[2] end
-  redis.call('HINCRBY', mkey, tostring(minute), 1)
-  if tonumber(redis.call('HGET', st, 'lm') or '0') ~= minute then
-    redis.call('HSET', st, 'lm', minute)
-    for _, key in ipairs({KEYS[2], KEYS[3]}) do
-      for _, f in ipairs(redis.call('HKEYS', key)) do
-        if tonumber(f) <= minute - 1440 then redis.call('HDEL', key, f) end
-      end
-    end
-  end
-end
-local open_until = tonumber(redis.call('HGET', st, 'o') or '0')
-if kind == 'ok' then
-  redis.call('HSET', st, 'c', 0)
-  if open_until > 0 then
-    redis.call('HSET', st, 'o', 0, 'p', 0)
-    for j = 0, R - 1 do redis.call('HDEL', st, 'b' .. j) end
-    reset(i, slot)
-    redis.call('HSET', st, 'k' .. i, 1)
-  end
-  if ARGV[3] ~= '' then
-    redis.call('LPUSH', KEYS[4], ARGV[3])
-    redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[11]) - 1)
-    if now - tonumber(redis.call('HGET', st, 'pt') or '0') >= tonumber(ARGV[14]) then
-      local cols = {{}, {}, {}}
-      for _, s in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
-        local parts = {}
-        for word in string.gmatch(s, '%S+') do parts[#parts + 1] = word end
-        if tonumber(parts[1]) >= now - tonumber(ARGV[13]) then
-          for c = 1, 3 do
-            local v = tonumber(parts[c + 1])
-            if v then cols[c][#cols[c] + 1] = v end
-          end
-        end
-      end
-      local names = {'lat', 'ttft', 'tps'}
-      for c = 1, 3 do
-        local col = cols[c]
-        if #col > 0 then
-          table.sort(col)
-          redis.call('HSET', st, names[c], tostring(col[math.ceil(#col / 2)]))
-        else
-          redis.call('HDEL', st, names[c])
-        end
-      end
-      redis.call('HSET', st, 'pt', now)
-    end
-  end
-elseif kind == 'err' then
-  local c = redis.call('HINCRBY', st, 'c', 1)
-  local open = false
-  if open_until > 0 then
-    open = now >= open_until
-  elseif c >= tonumber(ARGV[6]) then
-    open = true
-  else
-    local ok, err = 0, 0
-    for j = 0, tonumber(ARGV[9]) - 1 do
-      local s = slot - j
-      local idx = s % R
-      if tonumber(redis.call('HGET', st, 'b' .. idx) or '-1') == s then
-        ok = ok + tonumber(redis.call('HGET', st, 'k' .. idx) or '0')
-        err = err + tonumber(redis.call('HGET', st, 'e' .. idx) or '0')
-      end
-    end
-    open = ok + err >= tonumber(ARGV[8]) and err >= tonumber(ARGV[7]) * (ok + err)
-  end
-  if open then redis.call('HSET', st, 'o', now + tonumber(ARGV[10]), 'p', 0) end
-end
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[12]) end
-return 1
-"""
-
-_VIEW_LUA = """
-local now = tonumber(ARGV[1])
-local R = tonumber(ARGV[2])
-local slot = math.floor(now / tonumber(ARGV[3]))
-local out = {}
-for n, st in ipairs(KEYS) do
-  local h = redis.call('HGETALL', st)
-  if #h == 0 then
-    out[n] = {}
-  else
-    local t = {}
-    for j = 1, #h, 2 do t[h[j]] = h[j + 1] end
-    local ok, fail = 0, 0
-    for j = 0, tonumber(ARGV[4]) - 1 do
-      local s = slot - j
-      local idx = s % R
-      if tonumber(t['b' .. idx] or '-1') == s then
-        ok = ok + tonumber(t['k' .. idx] or '0')
-        fail = fail + tonumber(t['e' .. idx] or '0') + tonumber(t['r' .. idx] or '0')
-      end
-    end
-    local outage = '0'
-    if fail >= tonumber(ARGV[5]) and fail >= ok then outage = '1' end
-    local o = tonumber(t['o'] or '0')
-    local p = tonumber(t['p'] or '0')
-    local state, retry = 'closed', ''
-    if o > 0 then
-      if now < o then
-        state = 'open'
-        retry = tostring(o - now)
-      elseif p <= now then
-        redis.call('HSET', st, 'p', now + tonumber(ARGV[6]))
-        state = 'probe'
-      else
-        state = 'open'
-        retry = tostring(p - now)
-      end
-    end
-    out[n] = {outage, state, retry, t['lat'] or '', t['ttft'] or '', t['tps'] or ''}
-  end
-end
-return out
-"""
+# The scripts live beside this module so they read as Lua (one round trip each).
+_LUA_DIR = Path(__file__).with_name("health_lua")
+_RECORD_LUA = (_LUA_DIR / "record.lua").read_text()
+_VIEW_LUA = (_LUA_DIR / "view.lua").read_text()
 
 KEY_PREFIX = "health:ep:"
 _KEY_TTL_MS = 2 * 86_400_000  # an endpoint nobody calls for two days forgets its history
