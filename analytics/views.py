@@ -1,4 +1,4 @@
-"""Activity: per-request history for an organization. A shell until usage records land here."""
+"""Activity: an organization's spend, tokens and requests by model, key, provider and app."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from analytics import selectors
 from organizations.views import organization_for_request
 
 
@@ -14,5 +15,22 @@ from organizations.views import organization_for_request
 @require_GET
 def activity(request: HttpRequest, slug: str) -> HttpResponse:
     organization, membership = organization_for_request(request, slug)
-    context = {"organization": organization, "membership": membership, "active_nav": "activity"}
+    range_key = request.GET.get("range", "7d")
+    range_key = range_key if range_key in selectors.RANGES else "7d"
+    group = request.GET.get("group", "model")
+    group = group if group in selectors.GROUPS else "model"
+    since = selectors.activity_since(range_key)
+    context = {
+        "organization": organization,
+        "membership": membership,
+        "active_nav": "activity",
+        "range": range_key,
+        "ranges": list(selectors.RANGES),
+        "group": group,
+        "groups": list(selectors.GROUPS),
+        "totals": selectors.activity_totals(organization=organization, since=since),
+        "grouped": selectors.activity_grouped(organization=organization, since=since, group=group),
+        "daily": selectors.activity_daily(organization=organization, since=since),
+        "recent": selectors.generation_recent(organization=organization),
+    }
     return render(request, "analytics/activity.html", context)
