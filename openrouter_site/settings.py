@@ -197,6 +197,9 @@ MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 GATEWAY_MAX_ATTEMPTS = env_int("GATEWAY_MAX_ATTEMPTS", 4)
 # Seconds of upstream silence before a stream starts sending `: OPENROUTER PROCESSING` comments.
 GATEWAY_KEEPALIVE_SECONDS = float(env_str("GATEWAY_KEEPALIVE_SECONDS", "2.0"))
+# Output tokens a credit hold assumes when neither the request (max_tokens) nor the endpoint
+# (max_completion_tokens) limits the answer.
+GATEWAY_HOLD_MAX_OUTPUT_TOKENS = env_int("GATEWAY_HOLD_MAX_OUTPUT_TOKENS", 32_768)
 # Upper bound on how long a reservation may live if its request never reports back.
 RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 900)
 FREE_MODEL_RPM = env_int("FREE_MODEL_RPM", 20)

@@ -164,7 +164,10 @@ def _usable(attempts: tuple[Attempt, ...], catalog: CatalogSnapshot, org: OrgCon
 def _worst_case(call: Call, candidate: Candidate) -> int:
     limit = call.req.max_tokens or candidate.max_completion_tokens
     if limit is None:
-        limit = max(candidate.context_length - call.prompt_tokens, 1)
+        # Neither the request nor the endpoint bounds the output: hold a capped worst case rather
+        # than a whole long context window, which would refuse small balances for cheap requests.
+        # A longer answer is still billed in full (docs/billing-policy.md bounds the overspend).
+        limit = max(min(candidate.context_length - call.prompt_tokens, settings.GATEWAY_HOLD_MAX_OUTPUT_TOKENS), 1)
     images = count_images(call.req.body["messages"])
     # The list-price worst case even for BYOK: the gate turns it into the fee when every attempt is BYOK.
     return worst_case_nanos(

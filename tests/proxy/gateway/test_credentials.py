@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
 
+import orjson
 import pytest
 
 from proxy.catalog.snapshot import catalog_from_db
@@ -73,3 +76,21 @@ def test_it_drops_the_platform_fallback_when_the_org_forbids_it(world: dict[str,
     assert ("keyed", False) in [(a.candidate.provider_slug, a.candidate.is_byok) for a in allowed]
     strict = _usable(plan, snapshot, context({"keyed": "sk-org"}, fallback=False))
     assert ("keyed", False) not in [(a.candidate.provider_slug, a.candidate.is_byok) for a in strict]
+
+
+def test_it_caps_the_hold_when_nothing_bounds_the_output(world: dict[str, Provider], settings: Any) -> None:
+    from proxy.gateway.service import _worst_case
+    from proxy.gateway.validate import parse_request
+
+    settings.GATEWAY_HOLD_MAX_OUTPUT_TOKENS = 1_000
+    Endpoint.objects.update(context_length=1_000_000, completion_nanos_per_mtok=10_000_000_000)
+    candidate = attempts()[0].candidate
+    assert candidate.max_completion_tokens is None
+
+    def hold(body: dict[str, Any]) -> int:
+        call = SimpleNamespace(req=parse_request(orjson.dumps(body)), prompt_tokens=10)
+        return _worst_case(call, candidate)  # type: ignore[arg-type]
+
+    messages = [{"role": "user", "content": "hi"}]
+    assert hold({"model": "acme/m", "messages": messages}) == 1_000 * 10_000  # 1,000 tokens at $10/M
+    assert hold({"model": "acme/m", "messages": messages, "max_tokens": 5_000}) == 5_000 * 10_000
