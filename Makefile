@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	mkdir -p var
+	mkdir -p var/staticfiles
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py catalog_load
 	$(BIN)/python manage.py demo_setup
