@@ -183,7 +183,11 @@ def api_key_update(
     limit_reset: str | object | None = _UNSET,
     include_byok_in_limit: bool | None = None,
 ) -> ApiKey:
-    """Change what was given; `limit_nanos=None` removes the limit. Caches learn of it via `api_key_changed`."""
+    """Change what was given; `limit_nanos=None` removes the limit.
+
+    Gateways hold key records in a per-process cache for `proxy.gateway.auth.KEY_CACHE_SECONDS` (3 s),
+    so a disable or a new limit reaches every process within that time, with no round trip per request.
+    """
     fields: list[str] = []
     if name is not None:
         if not name.strip():
@@ -218,7 +222,8 @@ def api_key_delete(*, api_key: ApiKey) -> None:
 
 
 def api_key_changed(api_key: ApiKey) -> None:
-    """Drop the gateway's cached copy so a disable or limit change takes effect on the next request."""
+    """Drop the shared-cache copy of the key. The gateway's own per-process copies expire by themselves
+    within `KEY_CACHE_SECONDS`; this only clears what other Django processes may have cached."""
     from django.core.cache import cache
 
     cache.delete(f"apikey:{api_key.hash}")
