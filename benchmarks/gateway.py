@@ -151,8 +151,8 @@ def _seed_main(mock_url: str) -> None:
 
     django.setup()
     from accounts.models import User
-    from billing.models import NANOS_PER_USD
     from billing.services import credits_grant
+    from common.money import NANOS_PER_USD
     from organizations.services import api_key_create, organization_create
     from proxy.models import Endpoint, Model, Provider
 

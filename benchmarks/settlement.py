@@ -26,9 +26,10 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from billing.gate import KeyState, RedisGate  # noqa: E402
-from billing.models import NANOS_PER_USD, Generation  # noqa: E402
+from billing.models import Generation  # noqa: E402
 from billing.services import credits_grant  # noqa: E402
 from billing.settlement import RedisStreamQueue, settle_batch  # noqa: E402
+from common.money import NANOS_PER_USD  # noqa: E402
 from organizations.models import Organization  # noqa: E402
 from organizations.services import api_key_create  # noqa: E402
 from tests.billing.test_gate import event, key_state  # noqa: E402

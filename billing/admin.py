@@ -21,7 +21,7 @@ from django.urls import reverse
 from accounts.models import User
 from billing.ledger import org_balance_nanos
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
-from billing.pricing import nanos_to_usd, usd_to_nanos
+from common.money import nanos_to_usd, usd_to_nanos
 from billing.services import CreditsError, credits_grant, credits_revoke
 from organizations.models import Organization
 

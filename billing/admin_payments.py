@@ -15,7 +15,7 @@ from django.utils.html import format_html_join
 
 from billing.models import AutoTopUpRule, ChainCursor, CryptoDeposit, DepositAddress, LedgerEntry, StripeEvent, TopUp
 from billing.payments import PaymentError, topup_refund
-from billing.pricing import nanos_to_usd, usd_to_nanos
+from common.money import nanos_to_usd, usd_to_nanos
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

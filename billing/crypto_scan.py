@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from billing.ledger import Leg, ledger_post
 from billing.models import ChainCursor, CryptoDeposit, DepositAddress, LedgerAccount, LedgerEntry
-from billing.pricing import fee_nanos
 from billing.providers import crypto as chain
+from common.money import fee_nanos
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)

@@ -22,14 +22,13 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from billing.models import NANOS_PER_USD
-from billing.pricing import fee_nanos, nanos_to_usd_number
 from billing.selectors import UsageWindows, key_settled_usage, org_ledger_snapshot, orgs_with_credit_changes_since
 from billing.usage import UsageEvent
+from common.money import NANOS_PER_USD, fee_nanos, nanos_to_usd_number
 
 if TYPE_CHECKING:
     from billing.gate_memory import MemoryGate
-from openrouter_site.redis_pool import async_redis
+from common.redis import async_redis
 
 log = logging.getLogger(__name__)
 

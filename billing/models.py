@@ -9,8 +9,6 @@ from django.db import models
 
 from organizations.models import ApiKey, Organization
 
-NANOS_PER_USD = 1_000_000_000
-
 
 class LedgerAccount(models.Model):
     """One side of a posting. `balance_nanos` is a cache of the sum of its postings.

@@ -26,8 +26,8 @@ from django.utils import timezone
 from accounts.models import User
 from billing.ledger import Leg, ledger_post, org_balance_nanos
 from billing.models import AutoTopUpRule, LedgerAccount, LedgerEntry, StripeEvent, TopUp
-from billing.pricing import fee_nanos, usd_to_nanos
 from billing.providers import stripe as stripe_edge
+from common.money import fee_nanos, usd_to_nanos
 from organizations.models import Membership, Organization
 
 logger = logging.getLogger(__name__)

@@ -7,11 +7,8 @@ so). No floats anywhere: a 20-token request is charged exactly what it costs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
 
-from billing.models import NANOS_PER_USD
-
-TOKENS_PER_PRICE_UNIT = 1_000_000
+from common.money import TOKENS_PER_PRICE_UNIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,40 +58,3 @@ def worst_case_nanos(*, prompt_tokens: int, max_completion_tokens: int, price: P
     completion_rate = max(price.completion, price.reasoning or 0)
     token_part = prompt_tokens * max(price.prompt, price.cache_write or 0) + max_completion_tokens * completion_rate
     return _ceil_div(token_part, TOKENS_PER_PRICE_UNIT) + price.request + images * price.image
-
-
-def fee_nanos(amount_nanos: int, percent: int | Decimal) -> int:
-    """A percentage fee, ceiled to the nano-dollar."""
-    # Decimal's // truncates toward zero, so round the quotient explicitly.
-    return int((Decimal(amount_nanos) * Decimal(percent) / 100).to_integral_value(rounding=ROUND_CEILING))
-
-
-def usd_to_nanos(usd: Decimal | str | int) -> int:
-    """Parse a USD amount exactly; fractions of a nano-dollar are refused rather than rounded."""
-    value = Decimal(str(usd)) * NANOS_PER_USD
-    if value != value.to_integral_value():
-        raise ValueError(f"{usd} has more precision than a nano-dollar")
-    return int(value)
-
-
-def nanos_to_usd(nanos: int) -> Decimal:
-    return Decimal(nanos) / NANOS_PER_USD
-
-
-def nanos_to_usd_number(nanos: int) -> float:
-    """For JSON responses only (OpenRouter shows money as USD numbers); never fed back into money."""
-    return float(Decimal(nanos) / NANOS_PER_USD)
-
-
-def price_per_token_str(nanos_per_mtok: int) -> str:
-    """OpenRouter's catalog format: USD per single token as a plain decimal string ("0.0000025")."""
-    if nanos_per_mtok == 0:
-        return "0"
-    value = Decimal(nanos_per_mtok) / (NANOS_PER_USD * TOKENS_PER_PRICE_UNIT)
-    return format(value.normalize(), "f")
-
-
-def price_per_unit_str(nanos: int) -> str:
-    if nanos == 0:
-        return "0"
-    return format((Decimal(nanos) / NANOS_PER_USD).normalize(), "f")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+from common import redis as common_redis
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -19,13 +20,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means not ready
         checks["database"] = f"error: {exc.__class__.__name__}"
-    if settings.REDIS_URL:
-        import redis
-
+    if common_redis.configured():
         try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+            common_redis.ping()
             checks["redis"] = "ok"
-        except redis.RedisError as exc:
+        except common_redis.RedisError as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
     else:
         checks["redis"] = "not configured (in-process cache)"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from openrouter_site.env import env_bool, env_int, env_list, env_str
+from common.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

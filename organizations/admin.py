@@ -47,7 +47,7 @@ class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def balance(self, obj: Organization) -> str:
         # The admin reads every app; billing is imported late so organizations keeps no import-time dependency on it.
         from billing.ledger import org_balance_nanos
-        from billing.pricing import nanos_to_usd
+        from common.money import nanos_to_usd
 
         return f"${nanos_to_usd(org_balance_nanos(obj)).normalize():,f}"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from billing.pricing import nanos_to_usd, usd_to_nanos
+from common.money import nanos_to_usd, usd_to_nanos
 from organizations.models import ApiKey, Membership
 
 NEVER = "never"

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from billing.pricing import price_per_token_str
+from common.money import price_per_token_str
 from proxy.catalog.services import catalog_changed
 from proxy.credentials import provider_env, provider_env_prefix
 from proxy.health import endpoint_stats

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from openrouter_site.env import env_int, env_list
+from common.env import env_int, env_list
 from proxy.catalog.snapshot import CatalogSnapshot, ModelInfo
 from proxy.prefs import RoutingError
 

@@ -32,8 +32,8 @@ import redis.asyncio as redis_async
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
-from openrouter_site.env import env_str
-from openrouter_site.redis_pool import async_redis
+from common.env import env_str
+from common.redis import async_redis
 
 
 @dataclass(frozen=True, slots=True)

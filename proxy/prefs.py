@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from billing.models import NANOS_PER_USD
+from common.money import NANOS_PER_USD
 
 SORT_KEYS = ("price", "throughput", "latency", "exacto")
 PARTITIONS = ("model", "none")

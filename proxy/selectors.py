@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Length
 
 from proxy.catalog.serialize import model_endpoints_json, model_json, provider_json
+from proxy.catalog.snapshot import catalog_version
 from proxy.models import Endpoint, Model, Provider
 
 VERSION_CHECK_SECONDS = 1.0
@@ -44,10 +45,7 @@ _lock = threading.Lock()
 
 
 def _catalog_version() -> str:
-    from proxy.catalog import snapshot
-
-    reader = getattr(snapshot, "catalog_version", None) or snapshot._read_version_sync
-    return str(reader())
+    return str(catalog_version())
 
 
 def catalog_cache_clear() -> None:

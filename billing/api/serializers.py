@@ -16,7 +16,7 @@ from rest_framework import serializers
 from accounts.models import User
 from billing.api.selectors import KeyUsage
 from billing.models import Generation
-from billing.pricing import nanos_to_usd_number, usd_to_nanos
+from common.money import nanos_to_usd_number, usd_to_nanos
 from organizations.models import ApiKey
 
 # A BigInteger holds ~9.2e18 nano-dollars; a billion dollars is a generous and safe ceiling.

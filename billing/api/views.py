@@ -25,8 +25,8 @@ from billing.api.serializers import (
     key_json,
     user_public_id_from_ref,
 )
-from billing.pricing import nanos_to_usd_number
 from billing.selectors import credits_summary
+from common.money import nanos_to_usd_number
 from organizations.models import ApiKey
 from organizations.services import OrganizationError, api_key_create, api_key_delete, api_key_update
 

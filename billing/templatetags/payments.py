@@ -9,9 +9,10 @@ from typing import Any
 from django import template
 
 from billing.crypto_scan import crypto_chains, crypto_deposit_list, deposit_address_list
-from billing.models import NANOS_PER_USD, CryptoDeposit, DepositAddress
+from billing.models import CryptoDeposit, DepositAddress
 from billing.payments import auto_topup_rule_get, card_payments_configured, topup_list
 from billing.providers.crypto import CHAIN_NAMES
+from common.money import NANOS_PER_USD
 
 register = template.Library()
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import template
 
-from billing.pricing import nanos_to_usd
+from common.money import nanos_to_usd
 
 register = template.Library()
 

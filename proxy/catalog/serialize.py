@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from billing.pricing import price_per_token_str, price_per_unit_str
+from common.money import price_per_token_str, price_per_unit_str
 from proxy.models import Endpoint, Model, Provider
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from billing.pricing import PriceCard
+from common import redis as common_redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def catalog_from_db() -> CatalogSnapshot:
         )
     return CatalogSnapshot(
         models=models,
-        version=str(_read_version_sync()),
+        version=str(catalog_version()),
         platform_keys=platform_keys,
         configured=frozenset(configured),
     )
@@ -146,33 +147,23 @@ def _with_model(c: Candidate, slug: str) -> Candidate:
     return replace(c, model_slug=slug)
 
 
-def _redis_sync() -> object | None:
-    from django.conf import settings
-
-    if not settings.REDIS_URL:
-        return None
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def _read_version_sync() -> int:
-    client = _redis_sync()
-    if client is None:
-        return _local_version
-    raw = client.get(VERSION_KEY)  # type: ignore[attr-defined]
-    return int(raw or 0)
-
-
 def catalog_version() -> int:
     """The current catalog version (bumped after every catalog change, seen by every process)."""
-    return _read_version_sync()
+    if not common_redis.configured():
+        return _local_version
+    return int(common_redis.sync_redis().get(VERSION_KEY) or 0)
+
+
+async def catalog_version_async() -> int:
+    """The same read for the gateway's event loop (one GET on the shared async pool)."""
+    if not common_redis.configured():
+        return _local_version
+    return int(await common_redis.async_redis().get(VERSION_KEY) or 0)
 
 
 def catalog_bump_version() -> None:
     """Tell every gateway process that the catalog changed (call after the change is committed)."""
     global _local_version
     _local_version += 1
-    client = _redis_sync()
-    if client is not None:
-        client.incr(VERSION_KEY)  # type: ignore[attr-defined]
+    if common_redis.configured():
+        common_redis.sync_redis().incr(VERSION_KEY)

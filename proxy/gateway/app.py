@@ -83,7 +83,7 @@ async def _internal_error(send: Send) -> None:
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
-    from proxy.gateway.redis import close_redis
+    from common.redis import close_async_redis
     from proxy.transport import transport
 
     while True:
@@ -95,6 +95,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await transport.close()
-            await close_redis()
+            await close_async_redis()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -6,10 +6,8 @@ import time
 from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
-from proxy.catalog.snapshot import VERSION_KEY, CatalogSnapshot, catalog_from_db
-from proxy.gateway.redis import get_redis
+from proxy.catalog.snapshot import CatalogSnapshot, catalog_from_db, catalog_version_async
 
 # How stale a process's catalog may be after an admin edit or `catalog_load`.
 CHECK_EVERY_SECONDS = 5.0
@@ -31,12 +29,7 @@ async def get_catalog() -> CatalogSnapshot:
 
 
 async def _current_version() -> str:
-    if not settings.REDIS_URL:
-        from proxy.catalog import snapshot
-
-        return str(snapshot._local_version)
-    raw = await get_redis().get(VERSION_KEY)
-    return str(int(raw or 0))
+    return str(await catalog_version_async())
 
 
 def reset_catalog() -> None:

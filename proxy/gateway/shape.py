@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from billing.pricing import Usage, nanos_to_usd_number
+from billing.pricing import Usage
+from common.money import nanos_to_usd_number
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

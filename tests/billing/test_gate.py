@@ -15,10 +15,11 @@ from django.conf import settings
 from billing.gate import KeyState, RedisGate
 from billing.gate_memory import MemoryGate
 from billing.ledger import Leg, ledger_post
-from billing.models import NANOS_PER_USD, LedgerAccount, LedgerEntry
+from billing.models import LedgerAccount, LedgerEntry
 from billing.services import credits_grant
 from billing.settlement import RedisStreamQueue
 from billing.usage import UsageEvent
+from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey, api_key_create
 from tests.conftest import Triad
 

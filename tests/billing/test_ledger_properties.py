@@ -22,8 +22,9 @@ from billing.ledger import (
     org_balance_nanos,
 )
 from billing.models import LedgerAccount, LedgerEntry, Posting
-from billing.pricing import PriceCard, Usage, cost_nanos, fee_nanos, worst_case_nanos
+from billing.pricing import PriceCard, Usage, cost_nanos, worst_case_nanos
 from billing.settlement import RedisStreamQueue, settle_pending
+from common.money import fee_nanos
 from organizations.models import Organization
 from organizations.services import IssuedKey
 from tests.billing.test_gate import event, key_state

@@ -7,9 +7,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
 
-from billing.models import NANOS_PER_USD, Generation, LedgerAccount, LedgerEntry, Posting
+from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
 from billing.services import credits_grant
 from billing.settlement import usage_events_post
+from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
 from tests.billing.test_gate import event, key_state
 from tests.conftest import Triad

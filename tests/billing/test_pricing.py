@@ -6,15 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.pricing import (
-    PriceCard,
-    Usage,
-    cost_nanos,
-    fee_nanos,
-    price_per_token_str,
-    usd_to_nanos,
-    worst_case_nanos,
-)
+from billing.pricing import PriceCard, Usage, cost_nanos, worst_case_nanos
+from common.money import fee_nanos, price_per_token_str, usd_to_nanos
 
 GPT4O = PriceCard(prompt=2_500_000_000, completion=10_000_000_000, cache_read=1_250_000_000)
 

@@ -14,9 +14,10 @@ from billing import settlement
 from billing.gate import RedisGate
 from billing.gate_memory import MemoryGate
 from billing.ledger import org_balance_nanos
-from billing.models import NANOS_PER_USD, Generation, LedgerAccount, LedgerEntry
+from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.services import credits_grant
 from billing.settlement import RedisStreamQueue, settle_batch, settle_pending, usage_events_post
+from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
 from tests.billing.test_gate import admit, event, key_state, run
 from tests.conftest import Triad

@@ -17,8 +17,9 @@ from django.db import connection
 
 from billing.gate import GROUP, STREAM, RedisGate
 from billing.ledger import org_balance_nanos
-from billing.models import NANOS_PER_USD, Generation, LedgerEntry
+from billing.models import Generation, LedgerEntry
 from billing.services import credits_grant
+from common.money import NANOS_PER_USD
 from openrouter_site.celery import app
 from organizations.services import IssuedKey
 from tests.billing.test_settlement import finished

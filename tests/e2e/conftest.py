@@ -30,9 +30,10 @@ from django.conf import settings
 
 from accounts.models import User
 from billing.ledger import org_balance_nanos
-from billing.models import NANOS_PER_USD, Generation
+from billing.models import Generation
 from billing.pricing import PriceCard, Usage, cost_nanos
 from billing.services import credits_grant
+from common.money import NANOS_PER_USD
 from organizations.models import Organization
 from organizations.services import IssuedKey, api_key_create, organization_create
 from proxy.models import Endpoint, Model, Provider

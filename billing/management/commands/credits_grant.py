@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.pricing import nanos_to_usd
 from billing.services import CreditsError, credits_grant
-from organizations.management.commands._cli import EXIT_USAGE, org_from_ref, positive_usd_nanos
+from common.cli import EXIT_USAGE, positive_usd_nanos
+from common.money import nanos_to_usd
+from organizations.management.commands._cli import org_from_ref
 
 
 class Command(BaseCommand):

@@ -1,17 +1,12 @@
-"""Shared parsing for the operator commands: one clear line on stderr and a non-zero exit on bad input."""
+"""Resolving an organization reference for the operator commands (the money parsing is common.cli)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.core.management.base import CommandError
 
-from billing.pricing import usd_to_nanos
+from common.cli import EXIT_NOT_FOUND
 from organizations.models import Organization
 from organizations.selectors import organization_resolve
-
-EXIT_USAGE = 2  # bad input, like argparse
-EXIT_NOT_FOUND = 1
 
 
 def org_from_ref(ref: str) -> Organization:
@@ -20,17 +15,3 @@ def org_from_ref(ref: str) -> Organization:
         return organization_resolve(ref.strip())
     except Organization.DoesNotExist as exc:
         raise CommandError(f"unknown organization: {ref}", returncode=EXIT_NOT_FOUND) from exc
-
-
-def positive_usd_nanos(raw: str, what: str = "amount") -> int:
-    """A strictly positive USD amount ("5", "0.25") as nano-dollars; anything else is a usage error."""
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation as exc:
-        raise CommandError(f"{what} must be a number of US dollars, got {raw!r}", returncode=EXIT_USAGE) from exc
-    if not value.is_finite() or value <= 0:
-        raise CommandError(f"{what} must be greater than zero, got {raw!r}", returncode=EXIT_USAGE)
-    try:
-        return usd_to_nanos(value)
-    except ValueError as exc:
-        raise CommandError(f"{what} has more precision than a nano-dollar: {raw!r}", returncode=EXIT_USAGE) from exc

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from organizations.management.commands._cli import EXIT_USAGE, org_from_ref, positive_usd_nanos
+from common.cli import EXIT_USAGE, positive_usd_nanos
+from organizations.management.commands._cli import org_from_ref
 from organizations.services import OrganizationError, api_key_create
 
 

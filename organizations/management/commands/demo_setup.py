@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from billing.pricing import usd_to_nanos
 from billing.services import credits_grant
+from common.money import usd_to_nanos
 from organizations.models import Membership, Organization
 from organizations.services import api_key_create, organization_create
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import User
-from organizations.management.commands._cli import EXIT_NOT_FOUND, EXIT_USAGE
+from common.cli import EXIT_NOT_FOUND, EXIT_USAGE
 from organizations.services import OrganizationError, organization_create
 
 

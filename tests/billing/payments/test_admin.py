@@ -7,7 +7,7 @@ from django.test import Client
 from accounts.models import User
 from billing.ledger import org_balance_nanos
 from billing.models import StripeEvent, TopUp
-from billing.pricing import usd_to_nanos
+from common.money import usd_to_nanos
 from tests.billing.payments.conftest import Deliver, FakeStripeApi, stripe_event
 from tests.conftest import Triad
 

@@ -8,7 +8,7 @@ from django.test import Client
 
 from billing.models import TopUp
 from billing.payments import PaymentError, topup_quote
-from billing.pricing import usd_to_nanos
+from common.money import usd_to_nanos
 from tests.billing.payments.conftest import FakeStripeApi
 from tests.conftest import Triad
 

@@ -12,8 +12,8 @@ from django.db import connection
 from billing.ledger import org_balance_nanos
 from billing.models import LedgerEntry, StripeEvent, TopUp
 from billing.payments import payment_event_apply
-from billing.pricing import usd_to_nanos
 from billing.providers import stripe as stripe_edge
+from common.money import usd_to_nanos
 from tests.billing.payments.conftest import stripe_event
 from tests.conftest import Triad
 

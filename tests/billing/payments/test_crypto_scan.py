@@ -15,8 +15,8 @@ from billing.crypto_scan import CryptoError, crypto_scan_chain, deposit_address_
 from billing.ledger import org_balance_nanos
 from billing.models import CryptoDeposit, DepositAddress, LedgerAccount, LedgerEntry
 from billing.payment_tasks import crypto_scan
-from billing.pricing import usd_to_nanos
 from billing.providers import crypto as chain
+from common.money import usd_to_nanos
 from tests.billing.payments.conftest import FIXTURES
 from tests.conftest import Triad
 

@@ -8,7 +8,7 @@ import time
 from billing.ledger import org_balance_nanos
 from billing.models import LedgerAccount, LedgerEntry, StripeEvent, TopUp
 from billing.payments import Quote, card_fee_nanos
-from billing.pricing import usd_to_nanos
+from common.money import usd_to_nanos
 from tests.billing.payments.conftest import Deliver, sign, stripe_event
 from tests.conftest import Triad
 

@@ -104,8 +104,8 @@ def test_it_refuses_a_file_that_is_not_a_catalog(tmp_path: Any) -> None:
 def test_it_bumps_the_catalog_version_after_commit(
     shipped_catalog: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
-    before = snapshot._read_version_sync()
+    before = snapshot.catalog_version()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         catalog_load(data=_small(shipped_catalog, "openai/gpt-4o"))
     assert len(callbacks) == 1
-    assert snapshot._read_version_sync() == before + 1
+    assert snapshot.catalog_version() == before + 1
