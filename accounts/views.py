@@ -13,7 +13,7 @@ from accounts.forms import privacy_form_for
 @login_required
 @require_GET
 def settings_page(request: HttpRequest) -> HttpResponse:
-    membership = getattr(request, "membership", None)
+    membership = getattr(request, "current_membership", None)
     context = {
         "active_nav": "settings",
         "privacy_form": privacy_form_for(membership) if membership is not None and membership.can_manage else None,

@@ -12,7 +12,7 @@ def organizations(request: HttpRequest) -> dict[str, Any]:
     from organizations.selectors import organization_list_for_user
 
     return {
-        "current_organization": getattr(request, "organization", None),
-        "current_membership": getattr(request, "membership", None),
+        "current_organization": getattr(request, "current_organization", None),
+        "current_membership": getattr(request, "current_membership", None),
         "user_organizations": organization_list_for_user(user=user),
     }

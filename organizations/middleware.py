@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from django.http import HttpRequest, HttpResponse
 
-SESSION_KEY = "current_org"
+from organizations.access import SESSION_KEY, CurrentOrgRequest
 
 
 class CurrentOrganizationMiddleware:
-    """Puts the signed-in user's current organization (from the switcher) on `request.organization`.
+    """Puts the signed-in user's current organization (from the switcher) on
+    `request.current_organization` / `request.current_membership`.
 
     Only for browser pages; the API resolves the organization from the key and never runs this.
     """
@@ -17,8 +19,9 @@ class CurrentOrganizationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.organization = None  # type: ignore[attr-defined]
-        request.membership = None  # type: ignore[attr-defined]
+        current = cast(CurrentOrgRequest, request)
+        current.current_organization = None
+        current.current_membership = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             from organizations.models import Membership
@@ -29,6 +32,6 @@ class CurrentOrganizationMiddleware:
             if chosen is None:
                 chosen = min(memberships, key=lambda m: (not m.organization.is_personal, m.pk), default=None)
             if chosen is not None:
-                request.organization = chosen.organization  # type: ignore[attr-defined]
-                request.membership = chosen  # type: ignore[attr-defined]
+                current.current_organization = chosen.organization
+                current.current_membership = chosen
         return self.get_response(request)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django import forms
@@ -24,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.models import User
 from billing.api.selectors import key_usage_many
 from organizations import selectors, services
+from organizations.access import SESSION_KEY, CurrentOrgRequest
 from organizations.forms import (
     InviteForm,
     KeyCreateForm,
@@ -33,7 +34,6 @@ from organizations.forms import (
     PrivacyForm,
     RoleForm,
 )
-from organizations.middleware import SESSION_KEY
 from organizations.models import ApiKey, Membership, Organization
 from organizations.services import IssuedKey, OrganizationError
 
@@ -49,8 +49,8 @@ def _user(request: HttpRequest) -> User:
 def organization_for_request(request: HttpRequest, slug: str) -> tuple[Organization, Membership]:
     """The org behind an org URL (404 for outsiders); viewing an org makes it the current one."""
     organization, membership = selectors.organization_get_for_user(user=_user(request), slug=slug)
-    request.organization = organization  # type: ignore[attr-defined]
-    request.membership = membership  # type: ignore[attr-defined]
+    current = cast(CurrentOrgRequest, request)
+    current.current_organization, current.current_membership = organization, membership
     if request.session.get(SESSION_KEY) != organization.slug:
         request.session[SESSION_KEY] = organization.slug
     return organization, membership
@@ -73,7 +73,7 @@ def _keys_url(organization: Organization) -> str:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """`/` and `/keys/`: the signed-in user's current organization's keys."""
-    organization = getattr(request, "organization", None)
+    organization = cast(CurrentOrgRequest, request).current_organization
     if organization is None:
         return redirect("accounts:settings")
     return redirect(_keys_url(organization))

@@ -7,14 +7,17 @@ REDIS_URL). A missing service fails the run; nothing is mocked away.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 
 from accounts.models import User
-from organizations.models import Membership, Organization
+from organizations.models import Membership
 from organizations.services import IssuedKey, api_key_create, organization_create
+from tests.support import Triad, block_outbound_network
+
+# Before any fixture runs: a test that would reach past loopback fails instead of leaving the machine.
+block_outbound_network()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,16 +37,6 @@ def _clean_redis() -> None:
     from django.core.cache import cache
 
     cache.clear()
-
-
-@dataclass
-class Triad:
-    org: Organization
-    owner: User
-    admin: User
-    member: User
-    outsider: User
-    outsider_org: Organization
 
 
 @pytest.fixture

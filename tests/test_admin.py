@@ -16,7 +16,7 @@ from organizations.byok import provider_credential_set
 from organizations.models import ApiKey, Invitation, Membership, Organization, ProviderCredential
 from organizations.services import IssuedKey, invitation_create
 from tests.billing.api.support import make_generation
-from tests.conftest import Triad
+from tests.support import Triad
 
 BYOK_SECRET = "sk-proj-admin-test-secret-value-0123456789abcd"
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from billing.models import Generation
 from organizations.models import Organization
 from organizations.services import IssuedKey
-from tests.conftest import Triad
+from tests.support import Triad
 
 pytestmark = pytest.mark.django_db
 

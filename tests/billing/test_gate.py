@@ -21,7 +21,7 @@ from billing.settlement import RedisStreamQueue
 from billing.usage import UsageEvent
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey, api_key_create
-from tests.conftest import Triad
+from tests.support import Triad
 
 USD = NANOS_PER_USD
 

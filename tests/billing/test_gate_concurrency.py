@@ -25,7 +25,7 @@ from billing.settlement import RedisStreamQueue, settle_pending
 from billing.usage import UsageEvent
 from organizations.services import IssuedKey
 from tests.billing.test_gate import key_state
-from tests.conftest import Triad
+from tests.support import Triad
 
 PROCESSES = 4
 REQUESTS = 200

@@ -28,7 +28,7 @@ from common.money import fee_nanos
 from organizations.models import Organization
 from organizations.services import IssuedKey
 from tests.billing.test_gate import event, key_state
-from tests.conftest import Triad
+from tests.support import Triad
 
 K = LedgerAccount.Kind
 DB_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,7 @@ from billing.ledger import Leg, ledger_post
 from billing.models import LedgerAccount
 from billing.selectors import org_ledger_snapshot
 from organizations.models import Organization
-from tests.conftest import Triad
+from tests.support import Triad
 
 K = LedgerAccount.Kind
 

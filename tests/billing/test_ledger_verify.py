@@ -13,7 +13,7 @@ from billing.settlement import usage_events_post
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
 from tests.billing.test_gate import event, key_state
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from billing.settlement import RedisStreamQueue, settle_batch, settle_pending, u
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
 from tests.billing.test_gate import admit, event, key_state, run
-from tests.conftest import Triad
+from tests.support import Triad
 
 USD = NANOS_PER_USD
 

@@ -23,7 +23,7 @@ from common.money import NANOS_PER_USD
 from openrouter_site.celery import app
 from organizations.services import IssuedKey
 from tests.billing.test_settlement import finished
-from tests.conftest import Triad
+from tests.support import Triad
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = 40

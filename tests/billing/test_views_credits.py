@@ -9,7 +9,7 @@ from billing.models import LedgerAccount, LedgerEntry
 from billing.services import credits_grant
 from organizations.services import IssuedKey
 from tests.billing.api.support import make_generation
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _client_for(user: object) -> Client:

@@ -18,7 +18,7 @@ import pytest
 from accounts.models import User
 from organizations.models import ApiKey, Membership
 from organizations.services import organization_create_personal
-from tests.conftest import Triad
+from tests.support import Triad
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -20,7 +20,7 @@ from organizations.byok import (
 )
 from organizations.models import Membership, ProviderCredential
 from organizations.services import OrganizationError
-from tests.conftest import Triad
+from tests.support import Triad
 
 SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789WXYZ"
 

@@ -13,7 +13,7 @@ from organizations.services import (
     invitation_revoke,
     organization_set_log_prompts,
 )
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _actor(triad: Triad, user: object) -> Membership:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from organizations.models import Invitation, Membership
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _invite(client: Client, triad: Triad, email: str = "newbie@example.com", role: str = "member") -> str:

@@ -9,7 +9,7 @@ from django.test import Client
 
 from organizations.models import ApiKey
 from organizations.services import IssuedKey
-from tests.conftest import Triad
+from tests.support import Triad
 
 HTMX = {"HX-Request": "true"}
 

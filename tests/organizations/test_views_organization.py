@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from organizations.models import Membership, Organization
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _membership(triad: Triad, user: object) -> Membership:

@@ -7,7 +7,7 @@ from django.test import Client
 
 from organizations.models import ApiKey, Invitation, Membership
 from organizations.services import invitation_create
-from tests.conftest import Triad
+from tests.support import Triad
 
 # (method, path template, form data). {slug}, {key}, {member} and {invitation} are filled per test.
 ORG_URLS = [

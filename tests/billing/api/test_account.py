@@ -12,7 +12,7 @@ from billing.services import credits_grant, credits_revoke
 from organizations.models import ApiKey, Organization
 from organizations.services import IssuedKey, api_key_create
 from tests.billing.api.support import ApiClient, make_generation
-from tests.conftest import Triad
+from tests.support import Triad
 
 Kind = LedgerAccount.Kind
 

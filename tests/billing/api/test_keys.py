@@ -8,7 +8,7 @@ from billing.models import Generation
 from organizations.models import ApiKey
 from organizations.services import IssuedKey, api_key_create
 from tests.billing.api.support import ApiClient, make_generation
-from tests.conftest import Triad
+from tests.support import Triad
 
 KEY_FIELDS = {
     "hash", "name", "label", "disabled", "limit", "limit_remaining", "limit_reset", "include_byok_in_limit",

@@ -9,7 +9,7 @@ from billing.ledger import org_balance_nanos
 from billing.models import StripeEvent, TopUp
 from common.money import usd_to_nanos
 from tests.billing.payments.conftest import Deliver, FakeStripeApi, stripe_event
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _operator(client: Client) -> Client:

@@ -13,7 +13,7 @@ from billing.services import credits_grant
 from common.money import usd_to_nanos
 from organizations.models import Membership
 from tests.billing.payments.conftest import Deliver, FakeStripeApi, stripe_event
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _rule(triad: Triad, *, threshold: int = 5, amount: int = 20, enabled: bool = True) -> AutoTopUpRule:

@@ -10,7 +10,7 @@ from billing.models import TopUp
 from billing.payments import PaymentError, topup_quote
 from common.money import usd_to_nanos
 from tests.billing.payments.conftest import FakeStripeApi
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _login(client: Client, user: Any) -> Client:

@@ -15,7 +15,7 @@ from billing.payments import payment_event_apply
 from billing.providers import stripe as stripe_edge
 from common.money import usd_to_nanos
 from tests.billing.payments.conftest import stripe_event
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _together(*jobs: Callable[[], object]) -> list[BaseException]:

@@ -18,7 +18,7 @@ from billing.payment_tasks import crypto_scan
 from billing.providers import crypto as chain
 from common.money import usd_to_nanos
 from tests.billing.payments.conftest import FIXTURES
-from tests.conftest import Triad
+from tests.support import Triad
 
 BASE = 8453
 TESTER_CHAIN_ID = 131277322940537

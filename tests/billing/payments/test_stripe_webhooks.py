@@ -10,7 +10,7 @@ from billing.models import LedgerAccount, LedgerEntry, StripeEvent, TopUp
 from billing.payments import Quote, card_fee_nanos
 from common.money import usd_to_nanos
 from tests.billing.payments.conftest import Deliver, sign, stripe_event
-from tests.conftest import Triad
+from tests.support import Triad
 
 
 def _topup(triad: Triad, usd: int = 10, session: str = "cs_test_a1") -> TopUp:
