@@ -9,7 +9,7 @@ import pytest
 
 from proxy.providers import get_adapter
 from proxy.providers.base import Target
-from proxy.providers.gemini import FOREIGN_SIGNATURE, synthesize_call_id
+from proxy.providers.gemini.wire import FOREIGN_SIGNATURE, synthesize_call_id
 from proxy.sse import SSEEvent
 from tests.proxy.providers.support import assemble, fixture_bytes, replay, sent_body
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Required, TypedDict
+from typing import Any, Required, TypedDict
 
 from billing.pricing import Usage
 from proxy.providers._common import (
@@ -18,20 +18,14 @@ from proxy.providers._common import (
     budget_from_effort,
     classify,
     dumps,
-    header,
-    loads,
     merge_details,
     named_content,
     parse_data_url,
-    parse_retry_after,
     reasoning_of,
     stop_list,
 )
-from proxy.providers.base import HttpCall, ParsedCompletion, ProviderError, Target
+from proxy.providers.base import ProviderError
 from proxy.schemas import ChatRequest, Message, ReasoningDetail
-
-if TYPE_CHECKING:  # the parser module imports this one; import it lazily at runtime
-    from proxy.providers.anthropic_stream import AnthropicStreamParser
 
 API_VERSION = "2023-06-01"
 REASONING_FORMAT = "anthropic-claude-v1"
@@ -387,42 +381,3 @@ def message_from_blocks(content: list[Mapping[str, Any]]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = calls
     return message
-
-
-class AnthropicAdapter:
-    kind = "anthropic"
-
-    def build_request(self, request: ChatRequest, target: Target, *, stream: bool) -> HttpCall:
-        body = build_body(request, target.upstream_model, stream=stream)
-        headers = {
-            "x-api-key": target.api_key,
-            "anthropic-version": API_VERSION,
-            "content-type": "application/json",
-            **target.extra_headers,
-        }
-        return HttpCall(url=target.base_url.rstrip("/") + "/v1/messages", headers=headers, body=dumps(body))
-
-    def parse_response(self, body: bytes) -> ParsedCompletion:
-        obj = loads(body)
-        if isinstance(obj, dict) and obj.get("type") == "error":
-            raise error_from_body(obj)
-        if not isinstance(obj, dict) or not isinstance(obj.get("content"), list):
-            raise ProviderError(502, "Provider returned an invalid response", raw=obj, retryable=True)
-        native = obj.get("stop_reason")
-        choice = {
-            "index": 0,
-            "message": message_from_blocks(obj["content"]),
-            "finish_reason": FINISH.get(native, "stop") if native else None,
-            "native_finish_reason": native,
-            "logprobs": None,
-        }
-        usage = usage_from(obj["usage"]) if obj.get("usage") else None
-        return ParsedCompletion(upstream_id=obj.get("id") or "", choices=[choice], usage=usage)
-
-    def stream_parser(self) -> AnthropicStreamParser:
-        from proxy.providers.anthropic_stream import AnthropicStreamParser
-
-        return AnthropicStreamParser()
-
-    def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
-        return error_from_body(loads(body), status, parse_retry_after(header(headers, "retry-after")))

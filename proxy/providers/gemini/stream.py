@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from billing.pricing import Usage
 from proxy.providers._common import loads
-from proxy.providers.gemini import PartsTranslation, error_from_body, finish_of, usage_from
+from proxy.providers.gemini.wire import PartsTranslation, error_from_body, finish_of, usage_from
 from proxy.schemas import ChunkChoice
 from proxy.sse import SSEEvent
 

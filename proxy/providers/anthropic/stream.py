@@ -13,7 +13,7 @@ from typing import Any
 
 from billing.pricing import Usage
 from proxy.providers._common import dumps, loads
-from proxy.providers.anthropic import FINISH, REASONING_FORMAT, error_from_body, usage_from
+from proxy.providers.anthropic.wire import FINISH, REASONING_FORMAT, error_from_body, usage_from
 from proxy.schemas import ChunkChoice, Delta, ReasoningDetail
 from proxy.sse import SSEEvent
 
