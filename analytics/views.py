@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from analytics import selectors
-from organizations.views import organization_for_request
+from organizations.access import OrgRequest, org_page
 
 
-@login_required
+@org_page()
 @require_GET
-def activity(request: HttpRequest, slug: str) -> HttpResponse:
-    organization, membership = organization_for_request(request, slug)
+def activity(request: OrgRequest) -> HttpResponse:
     range_key = request.GET.get("range", "7d")
     range_key = range_key if range_key in selectors.RANGES else "7d"
     group = request.GET.get("group", "model")
     group = group if group in selectors.GROUPS else "model"
     since = selectors.activity_since(range_key)
+    organization = request.organization
     context = {
         "organization": organization,
-        "membership": membership,
+        "membership": request.membership,
         "active_nav": "activity",
         "range": range_key,
         "ranges": list(selectors.RANGES),

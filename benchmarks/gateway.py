@@ -407,7 +407,8 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
-    import redis
+    sys.path.insert(0, str(REPO))
+    from common.redis import sync_redis  # the project's one Redis seam; given a URL it needs no settings
 
     server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
     db_url = database_url(server, args.database)
@@ -437,7 +438,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
 
     print(f"database {args.database} (fresh, migrating), redis {args.redis_url} (flushed)")
     prepare_database(db_url, tmp / "migrate.log")
-    redis.Redis.from_url(args.redis_url).flushdb()
+    sync_redis(args.redis_url).flushdb()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "openrouter_site.settings",
@@ -485,7 +486,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
     print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
     for row in (direct, via_nginx, via_gateway):
         measure(row, args, tmp)
-    queued = int(redis.Redis.from_url(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
+    queued = int(sync_redis(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
     ok = report(direct, via_nginx, via_gateway, queued)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1

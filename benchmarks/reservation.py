@@ -25,7 +25,8 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from billing.gate import KeyState, Periods, RedisGate, _key, _windows  # noqa: E402
+from billing.gate import KeyState, RedisGate  # noqa: E402
+from billing.selectors import OrgLedgerSnapshot  # noqa: E402
 from billing.usage import UsageEvent  # noqa: E402
 
 ORG, KEY = 900_000_001, "b" * 64
@@ -33,9 +34,10 @@ ORG, KEY = 900_000_001, "b" * 64
 
 def seed(gate: RedisGate) -> KeyState:
     gate.sync.flushdb()
-    gate._sync_scripts["load_org"](keys=[f"gate:o:{ORG}"], args=[10**18, 1, 0, 0])
-    p = Periods.at(time.time())
-    gate._sync_scripts["load_key"](keys=[_key(KEY), *_windows(KEY, p)], args=[0] * 8 + [3600])
+    credit = OrgLedgerSnapshot(credits_in_nanos=10**18, version=1, purchased_nanos=0, settled_usage_nanos=0)
+    gate.org_mirror_load(ORG, credit)
+    unused = {f"{kind}_{w}": 0 for kind in ("u", "b") for w in ("all", "d", "w", "m")}
+    gate.key_mirror_load(KEY, unused, time.time())
     return KeyState(
         key_id=1,
         key_hash=KEY,

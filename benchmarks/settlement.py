@@ -28,11 +28,11 @@ from django.core.management import call_command  # noqa: E402
 from billing.gate import KeyState, RedisGate  # noqa: E402
 from billing.models import Generation  # noqa: E402
 from billing.services import credits_grant  # noqa: E402
-from billing.settlement import RedisStreamQueue, settle_batch  # noqa: E402
+from billing.settlement import settle_batch  # noqa: E402
 from common.money import NANOS_PER_USD  # noqa: E402
 from organizations.models import Organization  # noqa: E402
 from organizations.services import api_key_create  # noqa: E402
-from tests.billing.test_gate import event, key_state  # noqa: E402
+from tests.billing.support import event, key_state  # noqa: E402
 
 
 async def enqueue(gate: RedisGate, n: int, key: KeyState) -> None:
@@ -50,7 +50,7 @@ def main(n: int, batch: int) -> None:
     from asgiref.sync import async_to_sync
 
     async_to_sync(enqueue)(gate, n, key_state(api_key_create(organization=org, name="bench")))
-    queue = RedisStreamQueue(gate.sync, "bench")
+    queue = gate.queue()
     before = Generation.objects.count()
     t0 = time.perf_counter()
     done = 0

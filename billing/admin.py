@@ -1,9 +1,10 @@
-from billing import admin_payments  # noqa: F401, I001  (payments registers its models there)
+from billing.payments import admin as payments_admin  # noqa: F401, I001  (payments registers its models there)
 
 # The ledger in the admin console. The ledger is append-only: accounts, entries, postings and
 # generations are read-only here (no add, change or delete). Operators move money only through
-# `organization_credits_view` (linked from each organization), which calls the same services as
-# everything else (credits_grant / credits_revoke): a new ledger entry, never an edited balance.
+# `organization_credits_view` (linked from each organization: billing extends organizations' admin
+# below), which calls the same services as everything else (credits_grant / credits_revoke): a new
+# ledger entry, never an edited balance.
 # (No `from __future__` import: this module's first line must stay the payments import.)
 
 import uuid
@@ -16,13 +17,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from accounts.models import User
 from billing.ledger import org_balance_nanos
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
 from common.money import nanos_to_usd, usd_to_nanos
 from billing.services import CreditsError, credits_grant, credits_revoke
+from organizations.admin import OrganizationAdmin
 from organizations.models import Organization
 
 
@@ -174,3 +177,42 @@ def organization_credits_view(request: HttpRequest, object_id: str) -> HttpRespo
         "opts": Organization._meta,
     }
     return TemplateResponse(request, "billing/admin_credits.html", context)
+
+
+# --- The Organization admin, extended with its balance --------------------------------------------
+
+
+class OrganizationCreditsAdmin(OrganizationAdmin):
+    """organizations' admin plus the balance column and the grant/revoke links: billing adds them here
+    because organizations sits below billing and may not read the ledger."""
+
+    list_display = [name for name in OrganizationAdmin.list_display if name != "created_at"] + ["balance", "created_at"]
+    readonly_fields = [*OrganizationAdmin.readonly_fields, "credits"]
+
+    @admin.display(description="Balance")
+    def balance(self, obj: Organization) -> str:
+        return _usd(org_balance_nanos(obj))
+
+    @admin.display(description="Credits")
+    def credits(self, obj: Organization) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:organizations_organization_credits", args=[obj.pk])
+        return format_html(
+            '{} &nbsp; <a href="{}?action=grant">Grant credits</a> · <a href="{}?action=revoke">Revoke credits</a>',
+            self.balance(obj),
+            url,
+            url,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        credits = path(
+            "<path:object_id>/credits/",
+            self.admin_site.admin_view(organization_credits_view),
+            name="organizations_organization_credits",
+        )
+        return [credits, *super().get_urls()]
+
+
+admin.site.unregister(Organization)
+admin.site.register(Organization, OrganizationCreditsAdmin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -27,6 +27,23 @@ class Leg:
     organization: Organization | None = None
 
 
+# Called with an organization's id after a commit that moved its credits (anything but usage).
+_credit_listeners: list[Callable[[int], None]] = []
+
+
+def on_credits_changed(listener: Callable[[int], None]) -> None:
+    """Subscribe to credit changes. The credit gate (above the ledger) mirrors each organization's
+    credits and subscribes in billing.apps; usage entries are the gate's own charges, counted at
+    finish(), so they do not notify."""
+    if listener not in _credit_listeners:
+        _credit_listeners.append(listener)
+
+
+def _credits_changed(org_id: int) -> None:
+    for listener in _credit_listeners:
+        listener(org_id)
+
+
 def account_for(kind: str, organization: Organization | None) -> LedgerAccount:
     account, _ = LedgerAccount.objects.get_or_create(kind=kind, organization=organization)
     return account
@@ -47,10 +64,7 @@ def ledger_post(
     webhook redeliveries and settlement retries are safe. Accounts are locked in id order (no
     deadlocks between concurrent posts) and their cached balances move in the same transaction.
     """
-    if not legs or sum(leg.amount_nanos for leg in legs) != 0:
-        raise LedgerError("An entry's postings must sum to zero.")
-    if any(not isinstance(leg.amount_nanos, int) or isinstance(leg.amount_nanos, bool) for leg in legs):
-        raise LedgerError("Amounts are integer nano-dollars.")
+    _check_legs(legs)
     existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing, False
@@ -79,16 +93,8 @@ def ledger_post(
             raise
         return existing, False
     if organization is not None and kind != LedgerEntry.Kind.USAGE:
-        # The credit gate mirrors each organization's credits in Redis; refresh it once this commits.
-        # Usage entries are the gate's own charges (already counted at finish), so they skip this.
-        transaction.on_commit(functools.partial(_gate_sync, organization.pk), robust=True)
+        transaction.on_commit(functools.partial(_credits_changed, organization.pk), robust=True)
     return entry, True
-
-
-def _gate_sync(org_id: int) -> None:
-    from billing.gate import org_balance_sync  # the gate reads the ledger; import late to avoid a cycle
-
-    org_balance_sync(org_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,7 @@ def ledger_post_many(specs: Sequence[EntrySpec]) -> int:
         for pk in sorted(deltas):
             LedgerAccount.objects.filter(pk=pk).update(balance_nanos=F("balance_nanos") + deltas[pk])
         for org_id in {s.organization.pk for s in fresh if s.organization and s.kind != LedgerEntry.Kind.USAGE}:
-            transaction.on_commit(functools.partial(_gate_sync, org_id), robust=True)
+            transaction.on_commit(functools.partial(_credits_changed, org_id), robust=True)
     return len(fresh)
 
 

@@ -139,7 +139,7 @@ class Generation(models.Model):
 
 # --- Payments: buying credits by card (Stripe) and USDC (EVM chains) -------------------------------
 # Amounts here are nano-dollars like everything else; Stripe cents and token base units are
-# converted inside billing/providers/ and never stored.
+# converted inside billing/payments/stripe_api.py and chain.py and never stored.
 
 
 class TopUp(models.Model):

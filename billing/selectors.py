@@ -1,7 +1,7 @@
-"""Reads of balances and usage: the settled truth from the ledger, and views that add unsettled usage.
+"""Settled reads: what the ledger and the Generation rows say, nothing the gate has not posted yet.
 
-The gate (billing.gate) mirrors these snapshots in Redis; views read through the helpers below so
-the numbers they show include usage the settlement worker has not posted yet.
+The credit gate (billing.gate) sits above this module and mirrors these snapshots; reads that add
+unsettled usage go through the gate (billing.api.selectors for the API and the Credits page).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Aggregate, Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
-from organizations.models import ApiKey, Organization
 
 USAGE = LedgerEntry.Kind.USAGE
 NON_USAGE_KINDS = [kind for kind in LedgerEntry.Kind.values if kind != USAGE]
@@ -93,46 +92,24 @@ def key_settled_usage(key_id: int, windows: UsageWindows) -> dict[str, int]:
     return {name: value or 0 for name, value in row.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class CreditsSummary:
-    """What /api/v1/credits and the Credits page show; usage includes unsettled generations."""
-
-    total_credits_nanos: int
-    total_usage_nanos: int
-    reserved_nanos: int
-    unsettled_nanos: int
-
-    @property
-    def balance_nanos(self) -> int:
-        return self.total_credits_nanos - self.total_usage_nanos
-
-    @property
-    def available_nanos(self) -> int:
-        return self.balance_nanos - self.reserved_nanos
-
-
-def credits_summary(*, organization: Organization) -> CreditsSummary:
-    from billing import gate  # the gate imports this module; import late to keep the cycle out
-
-    view = gate.org_credit_view(organization.pk)
-    return CreditsSummary(
-        total_credits_nanos=view["credits"],
-        total_usage_nanos=view["spent"],
-        reserved_nanos=view["reserved"],
-        unsettled_nanos=view["unsettled"],
-    )
-
-
-def key_usage(*, organization: Organization, key_hash: str) -> dict[str, int]:
-    """A key's usage counters (see billing.gate.key_usage_nanos); an outsider's key reads as missing."""
-    from billing import gate
-
-    if not ApiKey.objects.filter(organization=organization, hash=key_hash).exists():
-        raise ApiKey.DoesNotExist(key_hash)
-    return gate.key_usage_nanos(key_hash)
-
-
 def orgs_with_credit_changes_since(since: datetime) -> list[int]:
     """Organizations with a non-usage ledger entry (grant, top-up, refund...) since then."""
     entries = LedgerEntry.objects.filter(created_at__gte=since, organization__isnull=False).exclude(kind=USAGE)
     return sorted(set(entries.values_list("organization_id", flat=True)))
+
+
+def usage_mismatches() -> list[tuple[int, int, int]]:
+    """Organizations whose generations' charges differ from their usage postings: (org, generations, ledger)."""
+    charged = dict(Generation.objects.values_list("organization_id").annotate(total=Sum("cost_nanos")).order_by())
+    posted = dict(
+        Posting.objects.filter(entry__kind=USAGE, account__kind=LedgerAccount.Kind.ORG_CREDITS)
+        .values_list("account__organization_id")
+        .annotate(total=Sum("amount_nanos"))
+        .order_by()
+    )
+    orgs = sorted(set(charged) | set(posted))
+    return [
+        (org, charged.get(org) or 0, -(posted.get(org) or 0))
+        for org in orgs
+        if (charged.get(org) or 0) != -(posted.get(org) or 0)
+    ]

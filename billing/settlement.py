@@ -1,29 +1,26 @@
 """Settlement: queued usage events become Generation rows and ledger entries, each exactly once.
 
-The gate appends every finished request to a Redis Stream (consumer group "settle"). A worker
-claims a batch, writes it in ONE database transaction, and only after the commit acknowledges the
-messages and lowers the unsettled counters (guarded by generation id). A worker killed anywhere
-in between leaves its messages pending; the next claim re-reads them and the unique generation id
-and the ledger idempotency key ("usage:<generation_id>") make the replay a no-op.
+The gate's finish() appends every finished request to the usage queue (billing.gate.queue: a Redis
+Stream, or the embedded gate's in-process queue). A worker claims a batch, writes it in ONE
+database transaction, and only after the commit acknowledges the messages, which lowers the
+unsettled counters (guarded by generation id). A worker killed anywhere in between leaves its
+messages pending; the next claim re-reads them and the unique generation id and the ledger
+idempotency key ("usage:<generation_id>") make the replay a no-op.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
-import redis
 from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import User
-from billing.gate import GROUP, STREAM, QueuedEvent, RedisGate, _lua, get_gate
-from billing.gate_memory import MemoryGate
+from billing.gate import usage_queue
+from billing.gate.queue import UsageQueue
 from billing.ledger import EntrySpec, Leg, ledger_post_many
 from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.usage import UsageEvent
@@ -33,79 +30,6 @@ log = logging.getLogger(__name__)
 
 # Larger batches amortize the commit (fsync); the revenue account stays locked for one batch.
 BATCH_SIZE = 1000
-# Guards a retried ack (crash between commit and ack); a pending message is re-read within minutes.
-SETTLED_GUARD_TTL = 86400
-# Messages another consumer claimed but has not acked for this long belong to a dead worker.
-ORPHAN_IDLE_MS = 60_000
-
-
-class UsageQueue(Protocol):
-    def claim(self, count: int) -> list[QueuedEvent]: ...
-
-    def ack(self, items: list[QueuedEvent]) -> None: ...
-
-
-class RedisStreamQueue:
-    """Reliable delivery over a Redis Stream: pending entries survive a killed worker."""
-
-    def __init__(self, client: redis.Redis, consumer: str) -> None:
-        self.client = client
-        self.consumer = consumer
-        self._ack = client.register_script(_lua("settle_ack"))
-        self._group_ready = False
-
-    def _ensure_group(self) -> None:
-        if self._group_ready:
-            return
-        try:
-            # From id 0: events queued before the first worker ever started are settled too.
-            self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
-
-    def claim(self, count: int) -> list[QueuedEvent]:
-        self._ensure_group()
-        # 1. Our own unacked messages first: what we held when we were killed.
-        raw = self._read("0", count)
-        if len(raw) < count:
-            # 2. Messages a dead consumer (another host or name) left pending.
-            found: Any = self.client.xautoclaim(STREAM, GROUP, self.consumer, ORPHAN_IDLE_MS, "0-0", count - len(raw))
-            raw += [m for m in found[1] if m[1]]
-        if len(raw) < count:
-            raw += self._read(">", count - len(raw))
-        return [_parse(msg_id, fields) for msg_id, fields in raw]
-
-    def _read(self, start: str, count: int) -> list[Any]:
-        reply: Any = self.client.xreadgroup(GROUP, self.consumer, {STREAM: start}, count=count)
-        return [m for m in reply[0][1] if m[1]] if reply else []
-
-    def ack(self, items: list[QueuedEvent]) -> None:
-        if not items:
-            return
-        args: list[Any] = [GROUP, SETTLED_GUARD_TTL]
-        for item in items:
-            args += [item.msg_id, item.event.generation_id, item.event.organization_id, item.charge_nanos]
-        self._ack(keys=[STREAM], args=args)
-
-
-def _parse(msg_id: bytes | str, fields: dict[bytes, bytes]) -> QueuedEvent:
-    event = UsageEvent.from_json(fields[b"e"])
-    charge = int(fields[b"c"])
-    event.cost_nanos = charge
-    return QueuedEvent(
-        msg_id=msg_id.decode() if isinstance(msg_id, bytes) else msg_id, charge_nanos=charge, event=event
-    )
-
-
-def usage_queue() -> UsageQueue:
-    gate = get_gate()
-    if isinstance(gate, RedisGate):
-        consumer = os.environ.get("SETTLEMENT_CONSUMER") or socket.gethostname()
-        return RedisStreamQueue(gate.sync, consumer)
-    assert isinstance(gate, MemoryGate)
-    return gate
 
 
 def settle_batch(queue: UsageQueue, *, max_events: int = BATCH_SIZE) -> int:
@@ -115,7 +39,6 @@ def settle_batch(queue: UsageQueue, *, max_events: int = BATCH_SIZE) -> int:
         return 0
     with transaction.atomic():
         usage_events_post([item.event for item in items])
-        _test_pause()
     queue.ack(items)
     return len(items)
 
@@ -219,10 +142,3 @@ def _generation(e: UsageEvent, key_ok: bool, user_ok: bool) -> Generation:
         provider_responses=e.provider_responses,
         created_at=datetime.fromtimestamp(e.created_at, UTC),
     )
-
-
-def _test_pause() -> None:
-    """Test hook only: the worker-crash test sets this to be sure it kills the worker mid-transaction."""
-    pause = float(os.environ.get("SETTLEMENT_TEST_PAUSE_SECONDS") or 0)
-    if pause > 0:
-        time.sleep(min(pause, 60.0))

@@ -4,5 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("billing.credits_urls")),
-    path("", include("billing.payments_urls")),
+    path("", include("billing.payments.urls")),
 ]

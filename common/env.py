@@ -28,3 +28,9 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_with_suffix(*suffixes: str) -> dict[str, str]:
+    """Every non-empty variable whose name ends with one of `suffixes`, for open-ended families such
+    as `<SLUG>_API_KEY` whose names are not known when settings load."""
+    return {name: value.strip() for name, value in os.environ.items() if name.endswith(suffixes) and value.strip()}

@@ -6,11 +6,12 @@ the embedded default that `make run` uses. Every variable is listed in `.env.exa
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import dj_database_url
 
-from common.env import env_bool, env_int, env_list, env_str
+from common.env import env_bool, env_int, env_list, env_str, env_with_suffix
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -118,11 +119,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The settlement worker's consumer name in the usage stream's group: stable across restarts, so a
+# restarted worker re-reads the batch it held when it was killed before anything new.
+SETTLEMENT_CONSUMER = env_str("SETTLEMENT_CONSUMER") or socket.gethostname()  # empty counts as unset
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "settle-usage": {"task": "billing.settle_usage", "schedule": 1.0},
     "release-expired-reservations": {"task": "billing.reservations_expire", "schedule": 30.0},
-    "crypto-scan": {"task": "billing.crypto_scan", "schedule": 15.0},
-    "auto-topup": {"task": "billing.auto_topup_check", "schedule": 60.0},
+    "crypto-scan": {"task": "payments.crypto_scan", "schedule": 15.0},
+    "auto-topup": {"task": "payments.auto_topup_check", "schedule": 60.0},
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -140,7 +144,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_ADAPTER = "organizations.adapters.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[OpenRouter Site] ")
@@ -184,8 +188,6 @@ LOGGING = {
 }
 
 # --- Product settings -------------------------------------------------------------------------
-# API-key secrets never reach the database; this pepper is part of the stored digest.
-API_KEY_PEPPER = env_str("API_KEY_PEPPER", SECRET_KEY)
 # BYOK provider keys are encrypted with these (comma list, first encrypts, all decrypt: rotation).
 BYOK_ENCRYPTION_KEYS = env_list("BYOK_ENCRYPTION_KEYS", "")
 BYOK_FEE_PERCENT = env_int("BYOK_FEE_PERCENT", 5)
@@ -200,6 +202,21 @@ GATEWAY_KEEPALIVE_SECONDS = float(env_str("GATEWAY_KEEPALIVE_SECONDS", "2.0"))
 # Output tokens a credit hold assumes when neither the request (max_tokens) nor the endpoint
 # (max_completion_tokens) limits the answer.
 GATEWAY_HOLD_MAX_OUTPUT_TOKENS = env_int("GATEWAY_HOLD_MAX_OUTPUT_TOKENS", 32_768)
+# `openrouter/auto` ranking, best first; empty: catalog chat models, cheapest first (docs/routing.md).
+AUTO_ROUTER_MODELS = env_list("AUTO_ROUTER_MODELS", "")
+# Models `openrouter/auto` and `openrouter/free` try (primary + fallbacks).
+AUTO_ROUTER_FALLBACKS = env_int("AUTO_ROUTER_FALLBACKS", 3)
+# Endpoint health and circuit breaker (docs/routing.md): what opens a circuit, for how long.
+HEALTH_CB_FAILURES = env_int("HEALTH_CB_FAILURES", 5)
+HEALTH_CB_ERROR_RATE = float(env_str("HEALTH_CB_ERROR_RATE", "0.5"))
+HEALTH_CB_MIN_REQUESTS = env_int("HEALTH_CB_MIN_REQUESTS", 10)
+HEALTH_CB_WINDOW_S = env_int("HEALTH_CB_WINDOW_S", 60)
+HEALTH_CB_COOLDOWN_S = float(env_str("HEALTH_CB_COOLDOWN_S", "30"))
+HEALTH_CB_PROBE_TTL_S = float(env_str("HEALTH_CB_PROBE_TTL_S", "30"))
+HEALTH_OUTAGE_MIN_ERRORS = env_int("HEALTH_OUTAGE_MIN_ERRORS", 2)
+# Upstream credentials: <SLUG>_API_KEY / <SLUG>_BASE_URL for any catalog provider slug, an open-ended
+# family, so collected by suffix once at startup (proxy/credentials.py maps a slug to its names).
+PROVIDER_ENV = env_with_suffix("_API_KEY", "_BASE_URL")
 # Upper bound on how long a reservation may live if its request never reports back.
 RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 900)
 FREE_MODEL_RPM = env_int("FREE_MODEL_RPM", 20)
@@ -224,4 +241,27 @@ CRYPTO_RPC_URLS = {
     1: env_str("ETHEREUM_RPC_URL"),
     137: env_str("POLYGON_RPC_URL"),
     8453: env_str("BASE_RPC_URL"),
+}
+# Only these token contracts count (a look-alike token emits the same Transfer event): Circle's native
+# USDC by default; Polygon's bridged USDC.e is deliberately not accepted.
+CRYPTO_TOKENS = {
+    1: env_list("ETHEREUM_USDC_CONTRACTS", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+    137: env_list("POLYGON_USDC_CONTRACTS", "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359"),
+    8453: env_list("BASE_USDC_CONTRACTS", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+}
+# What each RPC must answer to eth_chainId; differs only for a stand-in node (a local test chain).
+CRYPTO_RPC_CHAIN_IDS = {
+    1: env_int("ETHEREUM_RPC_CHAIN_ID", 1),
+    137: env_int("POLYGON_RPC_CHAIN_ID", 137),
+    8453: env_int("BASE_RPC_CHAIN_ID", 8453),
+}
+# First block to scan per chain; unset means the head at the first scan (earlier deposits are not seen).
+CRYPTO_START_BLOCKS = {
+    chain_id: int(block)
+    for chain_id, block in (
+        (1, env_str("ETHEREUM_START_BLOCK")),
+        (137, env_str("POLYGON_START_BLOCK")),
+        (8453, env_str("BASE_START_BLOCK")),
+    )
+    if block
 }

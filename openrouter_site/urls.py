@@ -12,7 +12,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("proxy.api.urls")),
     path("api/v1/", include("billing.api.urls")),
-    path("", include("accounts.urls")),
+    path("", include("openrouter_site.pages.urls")),
     path("", include("organizations.urls")),
     path("", include("billing.urls")),
     path("", include("proxy.urls")),

@@ -4,6 +4,9 @@ Secrets never appear: not an API key's hash, not an invitation's token hash, not
 (encrypted or not). Keys and provider credentials are created where their plaintext is shown or
 typed once (the Keys and BYOK pages, the API), so the admin cannot add them; it can disable or
 delete them, and those changes go through the services so gateway caches learn of them.
+
+An organization's balance and the grant/revoke page belong to billing: `billing.admin` registers a
+subclass of `OrganizationAdmin` that adds them, so this module imports nothing above organizations.
 """
 
 from __future__ import annotations
@@ -11,9 +14,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.http import HttpRequest
 
 from organizations.models import ApiKey, Invitation, Membership, Organization, ProviderCredential
 from organizations.services import api_key_changed, api_key_delete
@@ -29,10 +30,10 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "slug", "is_personal", "member_count", "balance", "created_at"]
+    list_display = ["name", "slug", "is_personal", "member_count", "created_at"]
     list_filter = ["is_personal", "log_prompts", "byok_allow_platform_fallback", "created_at"]
     search_fields = ["name", "slug", "public_id", "memberships__user__email"]
-    readonly_fields = ["public_id", "created_at", "credits"]
+    readonly_fields = ["public_id", "created_at"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
@@ -42,41 +43,6 @@ class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="Members", ordering="member_total")
     def member_count(self, obj: Organization) -> int:
         return int(getattr(obj, "member_total", 0))
-
-    @admin.display(description="Balance")
-    def balance(self, obj: Organization) -> str:
-        # The admin reads every app; billing is imported late so organizations keeps no import-time dependency on it.
-        from billing.ledger import org_balance_nanos
-        from common.money import nanos_to_usd
-
-        return f"${nanos_to_usd(org_balance_nanos(obj)).normalize():,f}"
-
-    @admin.display(description="Credits")
-    def credits(self, obj: Organization) -> str:
-        if obj.pk is None:
-            return "-"
-        url = reverse("admin:organizations_organization_credits", args=[obj.pk])
-        return format_html(
-            '{} &nbsp; <a href="{}?action=grant">Grant credits</a> · <a href="{}?action=revoke">Revoke credits</a>',
-            self.balance(obj),
-            url,
-            url,
-        )
-
-    def get_urls(self) -> list[URLPattern]:
-        urls: list[URLPattern] = [
-            path(
-                "<path:object_id>/credits/",
-                self.admin_site.admin_view(self.credits_view),
-                name="organizations_organization_credits",
-            )
-        ]
-        return urls + super().get_urls()
-
-    def credits_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from billing.admin import organization_credits_view
-
-        return organization_credits_view(request, object_id)
 
 
 @admin.register(Membership)

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
 from organizations import byok
-from organizations.models import Membership, Organization
-from organizations.selectors import organization_get_for_user
+from organizations.access import OrgRequest, org_page
+from organizations.models import Organization
 from organizations.services import OrganizationError
 
 
@@ -46,30 +43,15 @@ class FallbackForm(forms.Form):
     )
 
 
-def _membership(request: HttpRequest, slug: str) -> tuple[Organization, Membership]:
-    user = request.user
-    assert isinstance(user, User)  # login_required
-    return organization_get_for_user(user=user, slug=slug)
-
-
-def _manager(request: HttpRequest, slug: str) -> Membership:
-    _, membership = _membership(request, slug)
-    if not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can manage provider keys.")
-    return membership
+MANAGE_DENIED = "Only owners and admins can manage provider keys."
 
 
 def _page_url(organization: Organization) -> str:
-    return reverse("byok", kwargs={"slug": organization.slug})
+    return reverse("organizations:byok", kwargs={"slug": organization.slug})
 
 
-def _render(
-    request: HttpRequest,
-    organization: Organization,
-    membership: Membership,
-    form: CredentialForm | None = None,
-    status: int = 200,
-) -> HttpResponse:
+def _render(request: OrgRequest, form: CredentialForm | None = None, status: int = 200) -> HttpResponse:
+    organization, membership = request.organization, request.membership
     context = {
         "organization": organization,
         "membership": membership,
@@ -82,24 +64,22 @@ def _render(
     return render(request, "organizations/byok.html", context, status=status)
 
 
-@login_required
+@org_page()
 @require_GET
-def byok_page(request: HttpRequest, slug: str) -> HttpResponse:
-    organization, membership = _membership(request, slug)
-    return _render(request, organization, membership)
+def byok_page(request: OrgRequest) -> HttpResponse:
+    return _render(request)
 
 
 @sensitive_variables("form")
 @sensitive_post_parameters("secret")
-@login_required
+@org_page(manage=True, denied=MANAGE_DENIED)
 @require_POST
-def byok_add(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = _manager(request, slug)
+def byok_add(request: OrgRequest) -> HttpResponse:
     form = CredentialForm(request.POST)
     if form.is_valid():
         try:
             credential = byok.provider_credential_set(
-                actor=membership,
+                actor=request.membership,
                 provider_slug=form.cleaned_data["provider_slug"],
                 secret=form.cleaned_data["secret"],
             )
@@ -107,35 +87,34 @@ def byok_add(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Saved the {credential.provider_slug} key ({credential.hint}).")
-            return redirect(_page_url(membership.organization))
+            return redirect(_page_url(request.organization))
     # Re-rendered without the secret: PasswordInput(render_value=False) never echoes it.
-    return _render(request, membership.organization, membership, form=form, status=400)
+    return _render(request, form=form, status=400)
 
 
-@login_required
+@org_page(manage=True, denied=MANAGE_DENIED)
 @require_POST
-def byok_toggle(request: HttpRequest, slug: str, credential_id: int) -> HttpResponse:
-    membership = _manager(request, slug)
-    credential = byok.provider_credential_get(organization=membership.organization, pk=credential_id)
-    byok.provider_credential_set_enabled(actor=membership, credential=credential, is_enabled=not credential.is_enabled)
-    return redirect(_page_url(membership.organization))
+def byok_toggle(request: OrgRequest, credential_id: int) -> HttpResponse:
+    credential = byok.provider_credential_get(organization=request.organization, pk=credential_id)
+    byok.provider_credential_set_enabled(
+        actor=request.membership, credential=credential, is_enabled=not credential.is_enabled
+    )
+    return redirect(_page_url(request.organization))
 
 
-@login_required
+@org_page(manage=True, denied=MANAGE_DENIED)
 @require_POST
-def byok_delete(request: HttpRequest, slug: str, credential_id: int) -> HttpResponse:
-    membership = _manager(request, slug)
-    credential = byok.provider_credential_get(organization=membership.organization, pk=credential_id)
-    byok.provider_credential_delete(actor=membership, credential=credential)
+def byok_delete(request: OrgRequest, credential_id: int) -> HttpResponse:
+    credential = byok.provider_credential_get(organization=request.organization, pk=credential_id)
+    byok.provider_credential_delete(actor=request.membership, credential=credential)
     messages.success(request, f"Deleted the {credential.provider_slug} key.")
-    return redirect(_page_url(membership.organization))
+    return redirect(_page_url(request.organization))
 
 
-@login_required
+@org_page(manage=True, denied=MANAGE_DENIED)
 @require_POST
-def byok_fallback(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = _manager(request, slug)
+def byok_fallback(request: OrgRequest) -> HttpResponse:
     form = FallbackForm(request.POST)
     form.is_valid()  # a lone optional checkbox is always valid
-    byok.byok_fallback_set(actor=membership, allow=bool(form.cleaned_data.get("allow")))
-    return redirect(_page_url(membership.organization))
+    byok.byok_fallback_set(actor=request.membership, allow=bool(form.cleaned_data.get("allow")))
+    return redirect(_page_url(request.organization))

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from common.money import nanos_to_usd, usd_to_nanos
-from organizations.models import ApiKey, Membership
+from organizations.models import ApiKey, Membership, Organization
 
 NEVER = "never"
 RESET_CHOICES = [(NEVER, "Never"), *ApiKey.LimitReset.choices]
@@ -118,3 +118,7 @@ class PrivacyForm(forms.Form):
         required=False,
         help_text="Off by default. When on, request and response bodies are kept so admins can inspect them.",
     )
+
+    @classmethod
+    def for_organization(cls, organization: Organization) -> PrivacyForm:
+        return cls(initial={"log_prompts": organization.log_prompts})

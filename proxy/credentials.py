@@ -1,13 +1,15 @@
-"""The platform's own upstream credentials, read from the environment (never stored in the database).
+"""The platform's own upstream credentials (never stored in the database).
 
-Rule: provider slug upper-cased with '-' and '.' turned into '_', then `_API_KEY` / `_BASE_URL`:
-`deepinfra` -> DEEPINFRA_API_KEY, `google-ai-studio` -> GOOGLE_AI_STUDIO_API_KEY. Google AI Studio also
-answers to the names people already have in their shells (GEMINI_API_KEY / GEMINI_BASE_URL).
+settings.py collects every `<SLUG>_API_KEY` / `<SLUG>_BASE_URL` variable once at startup into
+`settings.PROVIDER_ENV`; this module maps a provider slug to its names there. Rule: slug upper-cased
+with '-' and '.' turned into '_': `deepinfra` -> DEEPINFRA_API_KEY, `google-ai-studio` ->
+GOOGLE_AI_STUDIO_API_KEY. Google AI Studio also answers to the names people already have in their
+shells (GEMINI_API_KEY / GEMINI_BASE_URL).
 """
 
 from __future__ import annotations
 
-import os
+from django.conf import settings
 
 # Extra names tried after the canonical one, for providers whose SDKs taught users another name.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -21,8 +23,9 @@ def provider_env_prefix(slug: str) -> str:
 
 
 def _first_set(names: list[str]) -> str | None:
+    env: dict[str, str] = settings.PROVIDER_ENV
     for name in names:
-        value = os.environ.get(name, "").strip()
+        value = env.get(name, "").strip()
         if value:
             return value
     return None

@@ -18,22 +18,17 @@ each attempt (one round trip). The rules, all configurable (see docs/routing.md)
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import redis as redis_sync
-import redis.asyncio as redis_async
 from django.conf import settings
-from redis.commands.core import AsyncScript
 
-from common.env import env_str
-from common.redis import async_redis
+from common.redis import AsyncRedis, async_redis, async_script, configured, sync_redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +60,7 @@ class HealthView:
 
 @dataclass(frozen=True, slots=True)
 class HealthConfig:
-    """Thresholds, read once from settings (each with an environment default of the same name)."""
+    """Thresholds: the HEALTH_* settings, read once per store (tests build their own)."""
 
     cb_failures: int = 5
     cb_error_rate: float = 0.5
@@ -87,18 +82,14 @@ class HealthConfig:
 
     @classmethod
     def from_settings(cls) -> HealthConfig:
-        def number(name: str, default: float) -> float:
-            value = getattr(settings, name, None)
-            return float(value if value is not None else env_str(name, "") or default)
-
         return cls(
-            cb_failures=int(number("HEALTH_CB_FAILURES", 5)),
-            cb_error_rate=number("HEALTH_CB_ERROR_RATE", 0.5),
-            cb_min_requests=int(number("HEALTH_CB_MIN_REQUESTS", 10)),
-            cb_window_s=int(number("HEALTH_CB_WINDOW_S", 60)),
-            cb_cooldown_s=number("HEALTH_CB_COOLDOWN_S", 30),
-            cb_probe_ttl_s=number("HEALTH_CB_PROBE_TTL_S", 30),
-            outage_min_errors=int(number("HEALTH_OUTAGE_MIN_ERRORS", 2)),
+            cb_failures=settings.HEALTH_CB_FAILURES,
+            cb_error_rate=settings.HEALTH_CB_ERROR_RATE,
+            cb_min_requests=settings.HEALTH_CB_MIN_REQUESTS,
+            cb_window_s=settings.HEALTH_CB_WINDOW_S,
+            cb_cooldown_s=settings.HEALTH_CB_COOLDOWN_S,
+            cb_probe_ttl_s=settings.HEALTH_CB_PROBE_TTL_S,
+            outage_min_errors=settings.HEALTH_OUTAGE_MIN_ERRORS,
         )
 
 
@@ -349,31 +340,38 @@ def _sample(now_ms: int, latency: float | None, ttft: float | None, tps: float |
     return " ".join([str(now_ms), *("-" if v is None else f"{v:.3f}" for v in (latency, ttft, tps))])
 
 
+class _Script(Protocol):
+    """A Lua script registered on an async client (common.redis.async_script)."""
+
+    async def __call__(self, keys: Sequence[str] | None = None, args: Sequence[Any] | None = None) -> Any: ...
+
+
 class RedisHealthStore(HealthStore):
-    """Health in Redis: every process sees the same state; each call is one script (one round trip)."""
+    """Health in Redis: every process sees the same state; each call is one script (one round trip).
+
+    Clients come from common.redis (the process's shared pools); `url` is REDIS_URL unless a test or
+    benchmark points the store elsewhere.
+    """
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         config: HealthConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(config, clock)
         self.url = url
-        self._client: redis_async.Redis | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._bound: tuple[AsyncScript, AsyncScript] | None = None
-        self._sync: redis_sync.Redis | None = None
+        self._client: AsyncRedis | None = None
+        self._bound: tuple[_Script, _Script] | None = None
 
-    def _scripts(self) -> tuple[AsyncScript, AsyncScript]:
-        """The scripts on a client of the running event loop: asyncio connections cannot cross loops,
+    def _scripts(self) -> tuple[_Script, _Script]:
+        """The scripts on the running event loop's client: asyncio connections cannot cross loops,
         and tests (or a management command) may run several loops one after another in one process.
         Scripts go by EVALSHA, loading themselves once after a Redis restart."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._bound is None:
-            self._client = async_redis(self.url)
-            self._loop = loop
-            self._bound = (self._client.register_script(_VIEW_LUA), self._client.register_script(_RECORD_LUA))
+        client = async_redis(self.url)
+        if self._client is not client or self._bound is None:
+            self._client = client
+            self._bound = (async_script(_VIEW_LUA, client), async_script(_RECORD_LUA, client))
         return self._bound
 
     def _now_ms(self) -> int:
@@ -453,18 +451,12 @@ class RedisHealthStore(HealthStore):
         )
 
     async def close(self) -> None:
-        # A client from an earlier (now closed) loop cannot be closed from this one; dropping it is all
-        # that is left to do.
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
+        # The clients are the process's shared ones (common.redis closes them at shutdown): only
+        # forget the scripts bound to them.
         self._client = self._bound = None
-        if self._sync is not None:
-            self._sync.close()
 
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
-        if self._sync is None:
-            self._sync = redis_sync.Redis.from_url(self.url)
-        pipe = self._sync.pipeline(transaction=False)
+        pipe = sync_redis(self.url).pipeline(transaction=False)
         for eid in endpoint_ids:
             key = f"{KEY_PREFIX}{eid}"
             pipe.hgetall(f"{key}:mok")
@@ -498,8 +490,7 @@ def get_health_store() -> HealthStore:
     global _store
     with _store_lock:
         if _store is None:
-            url = getattr(settings, "REDIS_URL", "")
-            _store = RedisHealthStore(url) if url else MemoryHealthStore()
+            _store = RedisHealthStore() if configured() else MemoryHealthStore()
         return _store
 
 

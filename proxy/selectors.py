@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db.models import QuerySet
 from django.db.models.functions import Length
 
 from proxy.catalog.serialize import model_endpoints_json, model_json, provider_json
 from proxy.catalog.snapshot import catalog_version
-from proxy.models import Endpoint, Model, Provider
+from proxy.health import endpoint_stats
+from proxy.models import Model, Provider
 
 VERSION_CHECK_SECONDS = 1.0
 _MAX_CACHED_QUERIES = 128
@@ -42,10 +41,6 @@ class _Cache:
 
 _cache = _Cache()
 _lock = threading.Lock()
-
-
-def _catalog_version() -> str:
-    return str(catalog_version())
 
 
 def catalog_cache_clear() -> None:
@@ -76,7 +71,7 @@ def _fresh_cache() -> _Cache:
     cache = _cache
     if cache.entries is not None and now - cache.checked_at < VERSION_CHECK_SECONDS:
         return cache
-    version = _catalog_version()
+    version = str(catalog_version())
     if cache.entries is not None and version == cache.version:
         cache.checked_at = now
         return cache
@@ -127,34 +122,18 @@ def model_get(*, slug: str) -> Model | None:
     return model if model is not None and model.is_enabled else None
 
 
-def endpoint_list_for_model(*, model: Model) -> QuerySet[Endpoint]:
-    return (
-        Endpoint.objects.filter(model=model, is_enabled=True, provider__is_enabled=True)
+def model_endpoints_data(*, model: Model) -> dict[str, Any]:
+    """The model's enabled endpoints, cheapest first, with their health stats (None where unknown)."""
+    endpoints = list(
+        model.endpoints.filter(is_enabled=True, provider__is_enabled=True)
         .select_related("provider")
         .order_by("prompt_nanos_per_mtok", "completion_nanos_per_mtok", "tag")
     )
-
-
-def _endpoint_stats(endpoint_ids: list[int]) -> Mapping[int, Any]:
-    """Health numbers from proxy.health when that module is present; without it every field is null."""
-    try:
-        from proxy.health import endpoint_stats
-    except ImportError:
-        return {}
-    return dict(endpoint_stats(endpoint_ids) or {})
-
-
-def model_endpoints_data(*, model: Model) -> dict[str, Any]:
-    endpoints = list(endpoint_list_for_model(model=model))
-    return model_endpoints_json(model, endpoints, _endpoint_stats([e.pk for e in endpoints]))
-
-
-def provider_list() -> QuerySet[Provider]:
-    return Provider.objects.filter(is_enabled=True).order_by("name")
+    return model_endpoints_json(model, endpoints, endpoint_stats([e.pk for e in endpoints]))
 
 
 def provider_list_data() -> list[dict[str, Any]]:
-    return [provider_json(p) for p in provider_list()]
+    return [provider_json(p) for p in Provider.objects.filter(is_enabled=True).order_by("name")]
 
 
 def model_list_for_page(*, q: str = "") -> list[dict[str, Any]]:

@@ -98,6 +98,17 @@ def test_it_keeps_the_ledger_read_only(ops: Client, populated: dict[str, object]
     assert account.balance_nanos == 5_000_000_000
 
 
+def test_it_shows_each_organizations_balance_with_links_to_move_credits(
+    ops: Client, populated: dict[str, object], triad: Triad
+) -> None:
+    """Billing extends organizations' admin: the ledger balance in the list, grant/revoke on the page."""
+    listing = ops.get("/admin/organizations/organization/").content.decode()
+    assert "Balance" in listing and "$5" in listing
+    page = ops.get(f"/admin/organizations/organization/{triad.org.pk}/change/").content.decode()
+    credits = f"/admin/organizations/organization/{triad.org.pk}/credits/"
+    assert f'href="{credits}?action=grant"' in page and f'href="{credits}?action=revoke"' in page
+
+
 def test_it_grants_and_revokes_through_the_ledger(ops: Client, triad: Triad) -> None:
     url = f"/admin/organizations/organization/{triad.org.pk}/credits/"
     assert ops.get(url).status_code == 200

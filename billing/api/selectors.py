@@ -1,7 +1,8 @@
 """Reads behind the key/credits/generation API and the Credits page, always scoped to one organization.
 
 Live numbers (unsettled usage, open reservations, per-key usage including what is not yet settled)
-belong to `billing.gate` and `billing.selectors`; this module only shapes and scopes them.
+belong to the credit gate (`billing.gate`), settled ones to the ledger; this module, above both,
+only shapes and scopes them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from django.db.models import Count, QuerySet, Sum
 
 from accounts.models import User
+from billing import gate
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
 from organizations.models import ApiKey, Organization
 
@@ -41,9 +43,7 @@ class KeyUsage:
 
 def key_usage_many(api_keys: list[ApiKey]) -> dict[int, KeyUsage]:
     """Usage for each key (by pk), unsettled usage included: the gate's counters, never recomputed here."""
-    from billing import gate  # late: the gate pulls in Redis clients the admin and pages rarely need
-
-    return {k.pk: KeyUsage(**gate.key_usage_nanos(k.hash)) for k in api_keys}
+    return {k.pk: KeyUsage(**gate.key_usage_nanos(k.pk, k.hash)) for k in api_keys}
 
 
 def key_usage(api_key: ApiKey) -> KeyUsage:
@@ -51,9 +51,35 @@ def key_usage(api_key: ApiKey) -> KeyUsage:
 
 
 def free_model_daily_requests(organization: Organization) -> dict[str, int]:
-    from billing import gate
-
     return gate.free_model_daily_requests(organization.pk)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsSummary:
+    """What /api/v1/credits and the Credits page show; usage includes unsettled generations."""
+
+    total_credits_nanos: int
+    total_usage_nanos: int
+    reserved_nanos: int
+    unsettled_nanos: int
+
+    @property
+    def balance_nanos(self) -> int:
+        return self.total_credits_nanos - self.total_usage_nanos
+
+    @property
+    def available_nanos(self) -> int:
+        return self.balance_nanos - self.reserved_nanos
+
+
+def credits_summary(*, organization: Organization) -> CreditsSummary:
+    view = gate.org_credit_view(organization.pk)
+    return CreditsSummary(
+        total_credits_nanos=view["credits"],
+        total_usage_nanos=view["spent"],
+        reserved_nanos=view["reserved"],
+        unsettled_nanos=view["unsettled"],
+    )
 
 
 def api_key_page(*, organization: Organization, offset: int, include_disabled: bool, limit: int = 100) -> list[ApiKey]:

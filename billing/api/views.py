@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from billing.api import selectors
+from billing.api.selectors import credits_summary
 from billing.api.serializers import (
     KeyCreateInput,
     KeyUpdateInput,
@@ -25,7 +26,6 @@ from billing.api.serializers import (
     key_json,
     user_public_id_from_ref,
 )
-from billing.selectors import credits_summary
 from common.money import nanos_to_usd_number
 from organizations.models import ApiKey
 from organizations.services import OrganizationError, api_key_create, api_key_delete, api_key_update

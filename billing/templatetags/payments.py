@@ -8,10 +8,16 @@ from typing import Any
 
 from django import template
 
-from billing.crypto_scan import crypto_chains, crypto_deposit_list, deposit_address_list
 from billing.models import CryptoDeposit, DepositAddress
-from billing.payments import auto_topup_rule_get, card_payments_configured, topup_list
-from billing.providers.crypto import CHAIN_NAMES
+from billing.payments.chain import CHAIN_NAMES
+from billing.payments.crypto import crypto_chains
+from billing.payments.selectors import (
+    auto_topup_rule_get,
+    card_payments_configured,
+    crypto_deposit_list,
+    deposit_address_list,
+    topup_list,
+)
 from common.money import NANOS_PER_USD
 
 register = template.Library()

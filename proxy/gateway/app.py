@@ -31,7 +31,9 @@ COMPLETION_PATHS = {
 
 
 async def handle_completion(scope: Scope, receive: Receive, send: Send, *, legacy: bool) -> None:
-    from proxy.gateway.service import admit, release, run_once
+    from proxy.gateway.admission import admit
+    from proxy.gateway.nonstream import run_once
+    from proxy.gateway.settle import release
     from proxy.gateway.streaming import run_stream
 
     if scope["method"] != "POST":

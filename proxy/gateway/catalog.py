@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
 
@@ -36,14 +35,3 @@ def reset_catalog() -> None:
     """Forget the snapshot (tests that edit the catalog in-process)."""
     global _snapshot
     _snapshot = None
-
-
-def candidate_ids(catalog: CatalogSnapshot, models: Iterable[str]) -> list[int]:
-    """Endpoint ids the request might use, for one batched health lookup before routing."""
-    ids: list[int] = []
-    for slug in models:
-        for key in {slug, slug.split(":", 1)[0], slug.split(":", 1)[0] + ":free"}:
-            info = catalog.get(key)
-            if info is not None:
-                ids.extend(c.endpoint_id for c in info.candidates)
-    return ids

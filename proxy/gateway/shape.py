@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +17,7 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 def new_generation_id() -> str:
     """`gen-<unix seconds>-<20 alphanumerics>`, as OpenRouter's ids look."""
-    n = int.from_bytes(os.urandom(15), "big")
+    n = int.from_bytes(secrets.token_bytes(15), "big")
     chars = []
     for _ in range(20):
         n, r = divmod(n, 62)

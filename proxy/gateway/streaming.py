@@ -21,22 +21,15 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from proxy.gateway.attempts import Delivered, Try, run_attempts
+from proxy.gateway.call import Call, Outcome
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.http import Receive, Send, end_body, send_chunk, send_error, start_sse
-from proxy.gateway.service import (
-    Call,
-    Outcome,
-    note_attempt,
-    record_health,
-    release,
-    response_headers,
-    settle,
-    upstream_call,
-    upstream_error,
-)
+from proxy.gateway.settle import release, settle
 from proxy.gateway.shape import DONE, KEEPALIVE, ChunkWriter
+from proxy.gateway.upstream import upstream_call
 from proxy.providers import get_adapter
-from proxy.providers.base import ProviderError, hide_reasoning
+from proxy.providers.base import hide_reasoning
 from proxy.routing import Attempt
 from proxy.sse import SSEDecoder
 from proxy.transport import TransportError, UpstreamResponse, transport
@@ -53,21 +46,23 @@ class _Stream:
         self.headers_sent = False
         self.content_sent = False
         self.client_gone = False
+        self.ended = False  # the response is complete: a disconnect now is the exchange ending, not the client leaving
         self.attempt: Attempt | None = None
         self.response: UpstreamResponse | None = None
         self.outcome: Outcome | None = None
-        self.keepalive_s = float(getattr(settings, "GATEWAY_KEEPALIVE_SECONDS", 2.0))
+        self.keepalive_s: float = settings.GATEWAY_KEEPALIVE_SECONDS
 
     async def start(self, attempt: Attempt | None) -> None:
         if not self.headers_sent:
             self.headers_sent = True
-            await start_sse(self._send, response_headers(self.call, attempt))
+            await start_sse(self._send, self.call.headers(attempt))
 
     async def write(self, data: bytes) -> None:
         if not self.client_gone:
             await send_chunk(self._send, data)
 
     async def close(self) -> None:
+        self.ended = True
         if not self.client_gone:
             await end_body(self._send)
 
@@ -101,8 +96,10 @@ async def run_stream(call: Call, send: Send, receive: Receive) -> None:
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
     try:
         done, _ = await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if pump in done:
-            pump.result()
+        if pump in done or stream.ended:
+            # Servers report a disconnect as soon as the response is complete; the pump still has to
+            # record the attempt's health.
+            await pump
             return
         stream.client_gone = True
         if stream.outcome is not None:
@@ -130,26 +127,17 @@ async def _bill_cancelled(stream: _Stream) -> None:
 
 
 async def _pump(stream: _Stream) -> None:
-    call = stream.call
-    for index, attempt in enumerate(call.attempts):
-        started = time.perf_counter()
-        stream.attempt = attempt
-        try:
-            await _attempt(stream, attempt, started)
-            return
-        except (ProviderError, TransportError) as exc:
-            status = (exc.upstream_status or exc.status) if isinstance(exc, ProviderError) else 0
-            note_attempt(call, attempt, status, started)
-            await record_health(attempt, ok=False, status=status, started=started)
-            retryable = not isinstance(exc, ProviderError) or exc.retryable
-            if not stream.content_sent and retryable and index + 1 < len(call.attempts):
-                continue
-            await _fail(stream, attempt, upstream_error(exc, attempt.candidate))
-            return
+    # Once content has reached the client, another provider cannot take over the answer.
+    failed = await run_attempts(
+        stream.call, lambda current: _attempt(stream, current), may_fail_over=lambda: not stream.content_sent
+    )
+    if failed is not None:
+        await _fail(stream, failed.attempt, failed.error)
 
 
-async def _attempt(stream: _Stream, attempt: Attempt, started: float) -> None:
-    call = stream.call
+async def _attempt(stream: _Stream, current: Try) -> Delivered:
+    call, attempt = stream.call, current.attempt
+    stream.attempt = attempt
     http_call, timeouts = upstream_call(call, attempt, stream=True)
     adapter = get_adapter(attempt.candidate.adapter)
     response = await stream.keepalive(transport.post(http_call, timeouts))
@@ -197,14 +185,12 @@ async def _attempt(stream: _Stream, attempt: Attempt, started: float) -> None:
         await stream.write(b"".join(tail))
     if not parser.finished:
         raise TransportError("disconnected", "Upstream ended the stream before it finished")
-    note_attempt(call, attempt, 200, started)
+    current.answered()
     usage, _ = await settle(call, outcome)
     await stream.start(attempt)
     await stream.write(writer.final(usage) + DONE)
     await stream.close()
-    await record_health(
-        attempt, ok=True, status=200, started=started, ttft_ms=outcome.ttft_ms, tokens=usage["completion_tokens"]
-    )
+    return Delivered(completion_tokens=usage["completion_tokens"], ttft_ms=outcome.ttft_ms)
 
 
 def _observe(outcome: Outcome, choices: Sequence[Any], *, first: bool, exclude: bool) -> None:
@@ -246,7 +232,8 @@ async def _fail(stream: _Stream, attempt: Attempt, error: GatewayError) -> None:
     else:
         await release(call)
     if not stream.headers_sent:
-        error.headers.update(response_headers(call))
+        error.headers.update(call.headers())
+        stream.ended = True
         await send_error(stream._send, error)
         return
     writer = ChunkWriter(

@@ -3,78 +3,31 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from billing.gate import KeyState, RedisGate
-from billing.gate_memory import MemoryGate
+from billing.gate import MemoryGate, RedisGate, gate_housekeeping, get_gate, keys, usage_queue
 from billing.ledger import Leg, ledger_post
 from billing.models import LedgerAccount, LedgerEntry
-from billing.services import credits_grant
-from billing.settlement import RedisStreamQueue
-from billing.usage import UsageEvent
+from billing.services import credits_grant, credits_revoke
+from billing.settlement import settle_pending
+from billing.tasks import reservations_expire
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey, api_key_create
+from tests.billing.support import Gate, admit, event, finished, key_state, run
 from tests.support import Triad
 
 USD = NANOS_PER_USD
 
 
-def run(fn: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
-    # async_to_sync keeps the gate's cold-load DB reads on this thread, inside the test transaction.
-    return async_to_sync(fn)(**kwargs)
-
-
 @pytest.fixture(params=["redis", "memory"])
-def gate(request: pytest.FixtureRequest) -> RedisGate | MemoryGate:
+def gate(request: pytest.FixtureRequest) -> Gate:
     if request.param == "redis":
         return RedisGate(settings.REDIS_URL)
-    return MemoryGate(autosettle=False)
-
-
-def key_state(issued: IssuedKey, **overrides: Any) -> KeyState:
-    k = issued.api_key
-    fields: dict[str, Any] = {
-        "key_id": k.pk,
-        "key_hash": k.hash,
-        "org_id": k.organization_id,
-        "limit_nanos": k.limit_nanos,
-        "limit_reset": k.limit_reset,
-        "include_byok_in_limit": k.include_byok_in_limit,
-        "user_id": None,
-    }
-    fields.update(overrides)
-    return KeyState(**fields)
-
-
-def event(key: KeyState, list_cost: int, *, is_byok: bool = False) -> UsageEvent:
-    return UsageEvent(
-        generation_id=f"gen-{uuid.uuid4().hex}",
-        organization_id=key.org_id,
-        api_key_id=key.key_id,
-        key_hash=key.key_hash,
-        user_id=None,
-        model="openai/gpt-4o",
-        provider_slug="openai",
-        provider_name="OpenAI",
-        endpoint_tag="openai",
-        created_at=time.time(),
-        list_cost_nanos=list_cost,
-        is_byok=is_byok,
-    )
-
-
-def admit(gate: RedisGate | MemoryGate, key: KeyState, amount: int, **kw: Any) -> Any:
-    rid = kw.pop("rid", uuid.uuid4().hex)
-    kw.setdefault("is_free", False)
-    kw.setdefault("is_byok", False)
-    return run(gate.admit, reservation_id=rid, key=key, amount_nanos=amount, **kw)
+    return MemoryGate()
 
 
 def test_it_admits_within_credit_and_refuses_with_402_beyond(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
@@ -109,8 +62,7 @@ def test_it_does_not_double_count_a_repeated_finish(gate: Any, triad: Triad, api
     assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 400
     assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 400
     assert gate.org_credit_view(triad.org.pk)["spent"] == 400
-    queue = gate if isinstance(gate, MemoryGate) else RedisStreamQueue(gate.sync, "test")
-    assert [q.event.generation_id for q in queue.claim(10)] == [ev.generation_id]
+    assert [q.event.generation_id for q in gate.queue().claim(10)] == [ev.generation_id]
 
 
 def test_it_releases_without_charge_when_the_request_failed(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
@@ -159,6 +111,32 @@ def test_it_charges_the_byok_fee_after_the_monthly_free_requests(gate: Any, tria
     assert (usage["total"], usage["byok_total"]) == (50_001, 2_000_002)
 
 
+def test_it_holds_and_charges_the_configured_byok_fee(gate: Any, triad: Triad, settings: Any) -> None:
+    settings.BYOK_FEE_PERCENT = 10
+    settings.BYOK_FREE_REQUESTS_PER_MONTH = 0
+    credits_grant(organization=triad.org, amount_nanos=150_000, reason="test")
+    key = key_state(api_key_create(organization=triad.org, name="byok"))
+    assert admit(gate, key, 1_000_000, rid="b1", is_byok=True).ok
+    assert gate.org_credit_view(triad.org.pk)["reserved"] == 100_000  # the fee of the worst case, not its list cost
+    refused = admit(gate, key, 1_000_000, is_byok=True)
+    assert refused.code == "insufficient_credits"
+    assert "can cost up to $0.0001 but only $0.00005 is available" in refused.message
+    assert run(gate.finish, reservation_id="b1", key=key, event=event(key, 900_000, is_byok=True)) == 90_000
+
+
+def test_it_counts_free_byok_requests_per_organization_across_its_keys(gate: Any, triad: Triad, settings: Any) -> None:
+    settings.BYOK_FREE_REQUESTS_PER_MONTH = 2
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    first = key_state(api_key_create(organization=triad.org, name="one"))
+    second = key_state(api_key_create(organization=triad.org, name="two"))
+    charges = []
+    for i, key in enumerate([first, second, first]):
+        assert admit(gate, key, 2_000_000, rid=f"b{i}", is_byok=True).ok
+        charges.append(run(gate.finish, reservation_id=f"b{i}", key=key, event=event(key, 2_000_000, is_byok=True)))
+    assert charges == [0, 0, 100_000]
+    assert gate.key_usage(second.key_id, second.key_hash)["byok_total"] == 2_000_000
+
+
 def test_it_refuses_even_free_models_on_a_negative_balance(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
     credits_grant(organization=triad.org, amount_nanos=100, reason="test")
     key = key_state(api_key)
@@ -178,7 +156,7 @@ def test_it_limits_free_models_per_minute_with_rate_limit_headers(gate: Any, api
     assert refused.headers["X-RateLimit-Limit"] == "3"
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert int(refused.headers["X-RateLimit-Reset"]) > time.time() * 1000
-    assert 1 <= refused.retry_after <= 60
+    assert refused.retry_after is not None and 1 <= refused.retry_after <= 60
 
 
 def test_it_raises_the_free_daily_cap_once_ten_dollars_were_bought(
@@ -217,8 +195,6 @@ def test_it_expires_the_holds_of_requests_that_never_finished(gate: Any, triad: 
 def test_it_sees_a_grant_through_the_ledger_hook(
     triad: Triad, api_key: IssuedKey, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from billing.gate import get_gate
-
     gate = get_gate()
     key = key_state(api_key)
     assert admit(gate, key, USD).code == "insufficient_credits"
@@ -228,15 +204,13 @@ def test_it_sees_a_grant_through_the_ledger_hook(
 
 
 def test_it_reloads_a_lost_mirror_from_the_ledger(triad: Triad, api_key: IssuedKey) -> None:
-    from billing.settlement import settle_pending, usage_queue
-
     gate = RedisGate(settings.REDIS_URL)
     credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
     key = key_state(api_key)
     assert admit(gate, key, 300_000_000, rid="r").ok
     run(gate.finish, reservation_id="r", key=key, event=event(key, 300_000_000))
     assert settle_pending(usage_queue()) == 1
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # Redis restarted without persistence
+    gate.sync.flushdb()  # Redis restarted without persistence
     assert gate.org_credit_view(triad.org.pk)["spent"] == 300_000_000
     assert gate.key_usage(key.key_id, key.key_hash)["total"] == 300_000_000
     assert admit(gate, key, 800_000_000).code == "insufficient_credits"
@@ -247,14 +221,14 @@ def test_it_sees_grants_from_other_processes_in_embedded_mode(
     triad: Triad, api_key: IssuedKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make run` plus `manage.py credits_grant` in another shell: the server's memory re-reads the ledger."""
-    from billing import gate_memory as gate_module
+    from billing.gate import memory_gate
 
-    gate = MemoryGate(autosettle=False)
+    gate = MemoryGate()
     key = key_state(api_key)
     assert admit(gate, key, USD).code == "insufficient_credits"
     credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="from another process")  # no hook here
     assert admit(gate, key, USD).code == "insufficient_credits"  # within the resync interval
-    monkeypatch.setattr(gate_module, "EMBEDDED_RESYNC_SECONDS", 0.0)
+    monkeypatch.setattr(memory_gate, "EMBEDDED_RESYNC_SECONDS", 0.0)
     assert admit(gate, key, USD).ok
 
 
@@ -263,16 +237,12 @@ def test_it_rereads_the_ledger_when_a_refusal_may_come_from_a_missed_hook(triad:
     key = key_state(api_key)
     assert admit(gate, key, USD).code == "insufficient_credits"
     credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="its on_commit hook never ran")
-    gate.sync.delete(f"gate:rsync:{triad.org.pk}")  # the first refusal's resync window has passed
+    gate.sync.delete(keys.resync(triad.org.pk))  # the first refusal's resync window has passed
     assert admit(gate, key, USD).ok
     assert admit(gate, key, 2 * USD).code == "insufficient_credits"  # and it is not re-read again at once
 
 
 def test_it_housekeeps_expired_holds_and_credit_changes_whose_hook_was_lost(triad: Triad, api_key: IssuedKey) -> None:
-    from billing.gate import gate_housekeeping, get_gate
-    from billing.services import credits_revoke
-    from billing.tasks import reservations_expire
-
     gate = get_gate()
     key = key_state(api_key)
     credits_grant(organization=triad.org, amount_nanos=2 * USD, reason="test")
@@ -283,3 +253,33 @@ def test_it_housekeeps_expired_holds_and_credit_changes_whose_hook_was_lost(tria
     done = gate_housekeeping(now=time.time() + settings.RESERVATION_TTL_SECONDS + 1)
     assert done == {"expired": 2, "resynced": 1}
     assert admit(gate, key, 1).code == "insufficient_credits"  # ...until housekeeping re-reads the ledger
+
+
+def test_the_lua_scripts_spell_no_key_name() -> None:
+    """Every Redis key comes from billing/gate/keys.py (KEYS, or a prefix in ARGV): renaming one is one edit."""
+    scripts = sorted((Path(keys.__file__).parent / "lua").glob("*.lua"))
+    assert scripts
+    assert [p.name for p in scripts if "gate:" in p.read_text()] == []
+
+
+def test_it_follows_a_renamed_key_prefix_through_release_and_ack(
+    triad: Triad, api_key: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [("ORG_PREFIX", "t:o:"), ("KEY_PREFIX", "t:k:"), ("SETTLED_PREFIX", "t:s:")]:
+        monkeypatch.setattr(keys, name, value)
+    gate = RedisGate(settings.REDIS_URL)
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key)
+    assert admit(gate, key, USD, rid="crashed").ok
+    assert gate.expire_reservations(now=time.time() + settings.RESERVATION_TTL_SECONDS + 1) == 1
+    [gen_id] = finished(gate, api_key, [1_000])
+    assert settle_pending(gate.queue()) == 1
+    assert gate.org_credit_view(triad.org.pk) == {
+        "credits": USD,
+        "spent": 1_000,
+        "reserved": 0,
+        "unsettled": 0,
+        "purchased": 0,
+    }
+    assert gate.sync.exists(f"t:k:{key.key_hash}", f"t:s:{gen_id}") == 2
+    assert gate.sync.keys("gate:o:*") == gate.sync.keys("gate:k:*") == gate.sync.keys("gate:s:*") == []

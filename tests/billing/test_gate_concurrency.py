@@ -21,10 +21,10 @@ from billing.gate import KeyState, RedisGate
 from billing.ledger import org_balance_nanos
 from billing.models import Generation
 from billing.services import credits_grant
-from billing.settlement import RedisStreamQueue, settle_pending
+from billing.settlement import settle_pending
 from billing.usage import UsageEvent
 from organizations.services import IssuedKey
-from tests.billing.test_gate import key_state
+from tests.billing.support import key_state
 from tests.support import Triad
 
 PROCESSES = 4
@@ -98,7 +98,7 @@ def test_it_never_spends_more_than_the_credit_across_processes(
     view = warm.org_credit_view(triad.org.pk)
     assert (view["spent"], view["reserved"]) == (spent, 0)
 
-    assert settle_pending(RedisStreamQueue(warm.sync, "test")) == len(admitted)
+    assert settle_pending(warm.queue()) == len(admitted)
     assert Generation.objects.count() == len(admitted)
     assert org_balance_nanos(triad.org) == credit - spent >= 0
     call_command("ledger_verify")

@@ -26,8 +26,8 @@ from billing.services import credits_grant
 from billing.settlement import settle_pending
 from organizations.services import api_key_create, organization_create
 from proxy.tokens import estimate_prompt_tokens
-from tests.e2e import conftest as e2e
-from tests.e2e.conftest import PRICE, REPO, Gateway, World, _wait_ready, gateway_env
+from tests.e2e import support as e2e
+from tests.e2e.support import PRICE, REPO, Gateway, World, gateway_env, wait_ready
 from tests.mockprovider import MockProvider, free_port
 from tests.mockprovider.sse import parse_sse
 
@@ -61,7 +61,7 @@ def gateways(world: World, mock_provider: MockProvider, tmp_path: Path) -> Itera
         started.append(Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path))
     try:
         for gw in started:
-            _wait_ready(gw)
+            wait_ready(gw)
         yield started
     finally:
         for gw in started:

@@ -23,11 +23,11 @@ from billing.ledger import (
 )
 from billing.models import LedgerAccount, LedgerEntry, Posting
 from billing.pricing import PriceCard, Usage, cost_nanos, worst_case_nanos
-from billing.settlement import RedisStreamQueue, settle_pending
+from billing.settlement import settle_pending
 from common.money import fee_nanos
 from organizations.models import Organization
 from organizations.services import IssuedKey
-from tests.billing.test_gate import event, key_state
+from tests.billing.support import event, key_state
 from tests.support import Triad
 
 K = LedgerAccount.Kind
@@ -153,9 +153,8 @@ request = st.tuples(st.integers(1, 10**9), st.integers(0, 100), st.booleans())
 def test_it_spends_at_most_the_credit_and_settles_to_the_same_numbers(
     triad: Triad, api_key: IssuedKey, requests: list[tuple[int, int, bool]], credit: int
 ) -> None:
-    import redis as redis_lib
-
-    redis_lib.Redis.from_url(django_settings.REDIS_URL).flushdb()
+    gate = RedisGate(django_settings.REDIS_URL)
+    gate.sync.flushdb()  # hypothesis runs many examples inside one test
     org = Organization.objects.create(name="p", slug=f"p-{uuid.uuid4().hex[:12]}")
     issued_key = api_key.api_key
     issued_key.organization = org
@@ -167,7 +166,6 @@ def test_it_spends_at_most_the_credit_and_settles_to_the_same_numbers(
             organization=org,
             legs=[Leg(K.ORG_CREDITS, credit, org), Leg(K.GRANTS, -credit)],
         )
-    gate = RedisGate(django_settings.REDIS_URL)
     key = key_state(api_key)
     spent = 0
     for i, (worst, percent, byok) in enumerate(requests):
@@ -176,7 +174,7 @@ def test_it_spends_at_most_the_credit_and_settles_to_the_same_numbers(
             ev = event(key, worst * percent // 100, is_byok=byok)
             spent += async_to_sync(gate.finish)(reservation_id=f"r{i}", key=key, event=ev)
     assert spent <= credit
-    settle_pending(RedisStreamQueue(gate.sync, "prop"))
+    settle_pending(gate.queue())
     assert org_balance_nanos(org) == credit - spent
     assert gate.org_credit_view(org.pk) == {
         "credits": credit,

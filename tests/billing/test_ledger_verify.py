@@ -12,7 +12,7 @@ from billing.services import credits_grant
 from billing.settlement import usage_events_post
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
-from tests.billing.test_gate import event, key_state
+from tests.billing.support import event, key_state
 from tests.support import Triad
 
 

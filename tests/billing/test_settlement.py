@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,31 +11,18 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 
-from billing import settlement
-from billing.gate import RedisGate
-from billing.gate_memory import MemoryGate
+from billing.gate import MemoryGate, RedisGate, get_gate, keys, queue
+from billing.gate.queue import RedisStreamQueue
 from billing.ledger import org_balance_nanos
 from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.services import credits_grant
-from billing.settlement import RedisStreamQueue, settle_batch, settle_pending, usage_events_post
+from billing.settlement import settle_batch, settle_pending, usage_events_post
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
-from tests.billing.test_gate import admit, event, key_state, run
+from tests.billing.support import event, finished, key_state
 from tests.support import Triad
 
 USD = NANOS_PER_USD
-
-
-def finished(gate: Any, issued: IssuedKey, costs: list[int], *, is_byok: bool = False) -> list[str]:
-    """Admit and finish one request per cost; returns their generation ids."""
-    key = key_state(issued)
-    ids = []
-    for i, cost in enumerate(costs):
-        assert admit(gate, key, max(cost, 1), rid=f"r{i}", is_byok=is_byok).ok
-        ev = event(key, cost, is_byok=is_byok)
-        run(gate.finish, reservation_id=f"r{i}", key=key, event=ev)
-        ids.append(ev.generation_id)
-    return ids
 
 
 @pytest.fixture
@@ -70,7 +58,7 @@ def test_it_charges_once_when_a_worker_dies_between_commit_and_ack(funded: Triad
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).count() == 2
     assert org_balance_nanos(funded.org) == USD - 12_000
     assert gate.org_credit_view(funded.org.pk)["unsettled"] == 0
-    assert gate.sync.xlen("gate:q") == 0
+    assert gate.sync.xlen(keys.STREAM) == 0
 
 
 def test_it_takes_over_the_batch_of_a_dead_consumer(
@@ -79,7 +67,7 @@ def test_it_takes_over_the_batch_of_a_dead_consumer(
     gate = RedisGate(settings.REDIS_URL)
     finished(gate, api_key, [1_000])
     assert len(RedisStreamQueue(gate.sync, "dead").claim(10)) == 1
-    monkeypatch.setattr(settlement, "ORPHAN_IDLE_MS", 0)
+    monkeypatch.setattr(queue, "ORPHAN_IDLE_MS", 0)
     assert settle_pending(RedisStreamQueue(gate.sync, "alive")) == 1
     assert Generation.objects.count() == 1
 
@@ -104,9 +92,9 @@ def test_it_books_byok_fees_as_fee_revenue(funded: Triad, api_key: IssuedKey, se
 
 
 def test_it_settles_embedded_mode_through_the_same_service(funded: Triad, api_key: IssuedKey) -> None:
-    gate = MemoryGate(autosettle=False)
+    gate = MemoryGate()
     ids = finished(gate, api_key, [4_000, 6_000])
-    assert settle_pending(gate) == 2
+    assert settle_pending(gate.queue()) == 2
     assert sorted(Generation.objects.values_list("generation_id", flat=True)) == sorted(ids)
     assert org_balance_nanos(funded.org) == USD - 10_000
     assert gate.org_credit_view(funded.org.pk)["unsettled"] == 0
@@ -122,21 +110,37 @@ def test_it_drops_references_that_vanished_instead_of_failing_the_batch(funded: 
     assert gen.api_key_id is None and gen.cost_nanos == 1_000
 
 
-def test_it_settles_by_itself_in_embedded_mode(transactional_db: None, triad: Triad, api_key: IssuedKey) -> None:
-    """No Redis, no worker (`make run`): finish() hands the queue to a thread running the same service."""
-    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
-    gate = MemoryGate(autosettle=True)
-    [gen_id] = finished(gate, api_key, [3_000])
-    deadline = time.monotonic() + 10
-    while not Generation.objects.filter(generation_id=gen_id).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert Generation.objects.get(generation_id=gen_id).cost_nanos == 3_000
-    assert org_balance_nanos(triad.org) == USD - 3_000
+def test_it_settles_by_itself_in_embedded_mode(
+    transactional_db: None, triad: Triad, api_key: IssuedKey, settings: Any
+) -> None:
+    """No Redis, no worker (`make run`): the factory's gate settles through the service billing.apps wired."""
+    settings.REDIS_URL = ""
+    get_gate.cache_clear()
+    try:
+        gate = get_gate()
+        assert isinstance(gate, MemoryGate)
+        credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+        [gen_id] = finished(gate, api_key, [3_000])
+        deadline = time.monotonic() + 10
+        while not Generation.objects.filter(generation_id=gen_id).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Generation.objects.get(generation_id=gen_id).cost_nanos == 3_000
+        assert org_balance_nanos(triad.org) == USD - 3_000
+    finally:
+        get_gate.cache_clear()
+
+
+def test_the_redis_gate_hands_out_its_stream_as_the_configured_consumer(
+    funded: Triad, api_key: IssuedKey, settings: Any
+) -> None:
+    settings.SETTLEMENT_CONSUMER = "worker-7"
+    gate = RedisGate(settings.REDIS_URL)
+    finished(gate, api_key, [1_000])
+    assert len(gate.queue().claim(10)) == 1
+    assert [c["name"] for c in gate.sync.xinfo_consumers(keys.STREAM, queue.GROUP)] == [b"worker-7"]
 
 
 def test_it_records_when_a_key_was_last_used_and_never_moves_it_back(funded: Triad, api_key: IssuedKey) -> None:
-    from datetime import UTC, datetime
-
     key = key_state(api_key)
     newer, older = event(key, 1_000), event(key, 1_000)
     newer.created_at, older.created_at = 1_800_000_000.0, 1_700_000_000.0

@@ -1,4 +1,9 @@
-"""A real Celery worker killed (SIGKILL) in the middle of a settlement batch loses and repeats nothing."""
+"""A real Celery worker killed (SIGKILL) in the middle of a settlement batch loses and repeats nothing.
+
+To be sure the kill lands inside the settlement transaction, the test holds a row lock on the
+organization's credit account: the worker writes the batch's Generation rows, then waits for that
+lock in `ledger_post_many`, with its transaction open, until it is killed.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +18,23 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
-from billing.gate import GROUP, STREAM, RedisGate
+from billing.gate import RedisGate, keys, queue
 from billing.ledger import org_balance_nanos
-from billing.models import Generation, LedgerEntry
+from billing.models import Generation, LedgerAccount, LedgerEntry
 from billing.services import credits_grant
 from common.money import NANOS_PER_USD
 from openrouter_site.celery import app
 from organizations.services import IssuedKey
-from tests.billing.test_settlement import finished
+from tests.billing.support import finished
 from tests.support import Triad
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = 40
 
 
-def start_worker(**extra_env: str) -> subprocess.Popen[bytes]:
+def start_worker() -> subprocess.Popen[bytes]:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -38,7 +43,6 @@ def start_worker(**extra_env: str) -> subprocess.Popen[bytes]:
         "SETTLEMENT_CONSUMER": "crash-test",
         # A settlement worker serves no URLs; the URL-conf system checks belong to the web tests.
         "CELERY_SKIP_CHECKS": "1",
-        **extra_env,
     }
     cmd = [sys.executable, "-m", "celery", "-A", "openrouter_site", "worker", "-Q", "billing", "--pool", "solo"]
     cmd += ["-n", f"crash-{time.time_ns()}@localhost", "--without-gossip", "--without-mingle", "-l", "WARNING"]
@@ -63,24 +67,25 @@ def test_it_posts_every_event_exactly_once_after_a_worker_is_killed_mid_batch(
     ids = finished(gate, api_key, [1_000 + i for i in range(EVENTS)])
     expected_spend = sum(1_000 + i for i in range(EVENTS))
 
-    worker = start_worker(SETTLEMENT_TEST_PAUSE_SECONDS="60")
-    try:
-        app.send_task("billing.settle_usage")
-        # The worker claimed the batch and sits inside its open transaction (the test pause).
-        wait_for(lambda: _pending(gate) == EVENTS, 60, "the worker to claim the batch")
-        time.sleep(1.0)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    with transaction.atomic():
+        LedgerAccount.objects.select_for_update().get(kind=LedgerAccount.Kind.ORG_CREDITS, organization=triad.org)
+        worker = start_worker()
+        try:
+            app.send_task("billing.settle_usage")
+            wait_for(lambda: _pending(gate) == EVENTS, 60, "the worker to claim the batch")
+            wait_for(lambda: _blocked_writer() is not None, 60, "the worker to wait inside its transaction")
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
     assert Generation.objects.count() == 0  # the killed transaction rolled back
     assert _pending(gate) == EVENTS  # and the batch is still owed
 
     worker = start_worker()
     try:
         app.send_task("billing.settle_usage")
-        wait_for(lambda: gate.sync.xlen(STREAM) == 0, 60, "the restarted worker to settle")
+        wait_for(lambda: gate.sync.xlen(keys.STREAM) == 0, 60, "the restarted worker to settle")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
@@ -95,6 +100,21 @@ def test_it_posts_every_event_exactly_once_after_a_worker_is_killed_mid_batch(
 
 def _pending(gate: RedisGate) -> int:
     try:
-        return int(gate.sync.xpending(STREAM, GROUP)["pending"])
+        return int(gate.sync.xpending(keys.STREAM, queue.GROUP)["pending"])
     except Exception:  # the group does not exist until the worker's first claim
         return 0
+
+
+def _blocked_writer() -> int | None:
+    """The backend waiting for this connection's lock after writing Generation rows in its open transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT waiting.pid FROM pg_locks waiting
+            JOIN pg_locks wrote ON wrote.pid = waiting.pid
+                AND wrote.relation = 'billing_generation'::regclass AND wrote.mode = 'RowExclusiveLock'
+            WHERE NOT waiting.granted AND pg_backend_pid() = ANY(pg_blocking_pids(waiting.pid))
+            """
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None

@@ -62,3 +62,12 @@ def test_it_does_not_show_other_organizations_history(triad: Triad) -> None:
     credits_grant(organization=triad.outsider_org, amount_nanos=7_000_000_000, reason="their grant")
     html = _client_for(triad.owner).get(f"/o/{triad.org.slug}/credits/").content.decode()
     assert "their grant" not in html and "$7.00" not in html
+
+
+def test_it_makes_the_page_organization_the_current_one(triad: Triad) -> None:
+    client = _client_for(triad.member)
+    session = client.session
+    session["current_org"] = triad.outsider_org.slug  # left over from another visit
+    session.save()
+    client.get(f"/o/{triad.org.slug}/credits/")
+    assert client.session["current_org"] == triad.org.slug

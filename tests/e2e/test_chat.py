@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.support import (
     FORMATS,
     PROVIDER_NAMES,
     Gateway,

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import GRANT_NANOS, Gateway, World
+from tests.e2e.support import GRANT_NANOS, Gateway, World
 from tests.mockprovider import MockProvider
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from billing.models import Generation
-from tests.e2e.conftest import PROVIDER_NAMES, Gateway, World, assert_charged, expected_cost, generation
+from tests.e2e.support import PROVIDER_NAMES, Gateway, World, assert_charged, expected_cost, generation
 from tests.mockprovider import DEFAULT_PIECES, PROMPT_TOKENS, MockProvider
 
 pytestmark = pytest.mark.e2e

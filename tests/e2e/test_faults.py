@@ -13,7 +13,7 @@ import pytest
 
 from billing.ledger import org_balance_nanos
 from proxy.tokens import estimate_text_tokens
-from tests.e2e.conftest import (
+from tests.e2e.support import (
     GRANT_NANOS,
     PROVIDER_NAMES,
     Gateway,

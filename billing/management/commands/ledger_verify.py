@@ -5,27 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Sum
 
 from billing.ledger import ledger_discrepancies
-from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
-
-
-def usage_mismatches() -> list[tuple[int, int, int]]:
-    """Organizations whose generations' charges differ from their usage postings: (org, generations, ledger)."""
-    charged = dict(Generation.objects.values_list("organization_id").annotate(total=Sum("cost_nanos")).order_by())
-    posted = dict(
-        Posting.objects.filter(entry__kind=LedgerEntry.Kind.USAGE, account__kind=LedgerAccount.Kind.ORG_CREDITS)
-        .values_list("account__organization_id")
-        .annotate(total=Sum("amount_nanos"))
-        .order_by()
-    )
-    orgs = sorted(set(charged) | set(posted))
-    return [
-        (org, charged.get(org) or 0, -(posted.get(org) or 0))
-        for org in orgs
-        if (charged.get(org) or 0) != -(posted.get(org) or 0)
-    ]
+from billing.models import LedgerAccount
+from billing.selectors import usage_mismatches
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from accounts.models import User
 from billing.ledger import org_balance_nanos
 from billing.models import StripeEvent, TopUp
 from common.money import usd_to_nanos
-from tests.billing.payments.conftest import Deliver, FakeStripeApi, stripe_event
+from tests.billing.payments.support import Deliver, FakeStripeApi, stripe_event
 from tests.support import Triad
 
 

@@ -7,12 +7,14 @@ from django.test import Client
 
 from billing.ledger import org_balance_nanos
 from billing.models import AutoTopUpRule, LedgerEntry, TopUp
-from billing.payment_tasks import auto_topup_check
-from billing.payments import PaymentError, auto_topup_rule_save, auto_topup_run, topup_refund
+from billing.payments.auto_topup import auto_topup_rule_save, auto_topup_run
+from billing.payments.quotes import PaymentError
+from billing.payments.tasks import auto_topup_check
+from billing.payments.topups import topup_refund
 from billing.services import credits_grant
 from common.money import usd_to_nanos
 from organizations.models import Membership
-from tests.billing.payments.conftest import Deliver, FakeStripeApi, stripe_event
+from tests.billing.payments.support import Deliver, FakeStripeApi, stripe_event
 from tests.support import Triad
 
 

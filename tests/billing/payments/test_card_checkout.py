@@ -7,9 +7,9 @@ from typing import Any
 from django.test import Client
 
 from billing.models import TopUp
-from billing.payments import PaymentError, topup_quote
+from billing.payments.quotes import PaymentError, topup_quote
 from common.money import usd_to_nanos
-from tests.billing.payments.conftest import FakeStripeApi
+from tests.billing.payments.support import FakeStripeApi
 from tests.support import Triad
 
 
@@ -89,6 +89,15 @@ def test_it_lets_a_member_see_but_not_buy(triad: Triad, client: Client, fake_str
     assert page.status_code == 200 and b"Only owners and admins can buy credits" in page.content
     assert c.post(f"/o/{triad.org.slug}/credits/buy/", {"amount": "10"}).status_code == 403
     assert not fake_stripe.calls
+
+
+def test_it_makes_the_organization_current_on_the_payments_page(triad: Triad, client: Client) -> None:
+    c = _login(client, triad.admin)
+    session = c.session
+    session["current_org"] = triad.outsider_org.slug
+    session.save()
+    assert c.get(f"/o/{triad.org.slug}/credits/payments/").status_code == 200
+    assert c.session["current_org"] == triad.org.slug
 
 
 def test_it_gives_an_outsider_404_everywhere(triad: Triad, client: Client, fake_stripe: FakeStripeApi) -> None:

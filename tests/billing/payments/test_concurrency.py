@@ -11,10 +11,10 @@ from django.db import connection
 
 from billing.ledger import org_balance_nanos
 from billing.models import LedgerEntry, StripeEvent, TopUp
-from billing.payments import payment_event_apply
-from billing.providers import stripe as stripe_edge
+from billing.payments import stripe_api
+from billing.payments.webhooks import payment_event_apply
 from common.money import usd_to_nanos
-from tests.billing.payments.conftest import stripe_event
+from tests.billing.payments.support import stripe_event
 from tests.support import Triad
 
 
@@ -50,7 +50,7 @@ def test_it_credits_once_when_the_same_payment_is_reported_by_several_events_at_
         {**stripe_event("checkout.session.completed", id="cs_c", metadata=meta), "id": "evt_c2"},
         {**stripe_event("payment_intent.succeeded", metadata=meta), "id": "evt_pi"},
     ]
-    events = [stripe_edge.webhook_event_from_dict(json.loads(json.dumps(p))) for p in payloads]
+    events = [stripe_api.webhook_event_from_dict(json.loads(json.dumps(p))) for p in payloads]
     errors = _together(*[lambda e=e: payment_event_apply(e) for e in events])
     assert errors == []
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.TOPUP).count() == 1

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.test import Client
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from billing.crypto_scan import CryptoError, crypto_scan_chain, deposit_address_get_or_create
 from billing.ledger import org_balance_nanos
 from billing.models import CryptoDeposit, DepositAddress, LedgerAccount, LedgerEntry
-from billing.payment_tasks import crypto_scan
-from billing.providers import crypto as chain
+from billing.payments import chain
+from billing.payments.crypto import CryptoError, crypto_scan_chain, deposit_address_get_or_create
+from billing.payments.tasks import crypto_scan
 from common.money import usd_to_nanos
-from tests.billing.payments.conftest import FIXTURES
+from tests.billing.payments.support import FIXTURES
 from tests.support import Triad
 
 BASE = 8453
@@ -59,9 +60,9 @@ def evm(_session_chain: Chain, settings: Any) -> Iterator[Chain]:
     snapshot = tester.take_snapshot()
     settings.CRYPTO_XPUB = XPUB
     settings.CRYPTO_RPC_URLS = {}
-    settings.CRYPTO_RPC_CHAIN_IDS = {BASE: TESTER_CHAIN_ID}
+    settings.CRYPTO_RPC_CHAIN_IDS = {**settings.CRYPTO_RPC_CHAIN_IDS, BASE: TESTER_CHAIN_ID}
     settings.CRYPTO_TOKENS = {BASE: [_session_chain.usdc.address]}
-    settings.CRYPTO_CONFIRMATIONS = {BASE: CONFIRMATIONS}
+    settings.CRYPTO_CONFIRMATIONS = {**settings.CRYPTO_CONFIRMATIONS, BASE: CONFIRMATIONS}
     settings.CRYPTO_START_BLOCKS = {BASE: 0}
     chain.web3_factory_install(lambda chain_id: _session_chain.w3 if chain_id == BASE else _unreachable(chain_id))
     yield _session_chain
@@ -162,7 +163,7 @@ def test_it_keeps_a_dust_deposit_for_an_operator_instead_of_crediting_it(triad: 
 
 def test_it_refuses_an_rpc_that_answers_for_another_chain(triad: Triad, evm: Chain, settings: Any) -> None:
     _send(evm, evm.usdc, _address(triad), "100")
-    settings.CRYPTO_RPC_CHAIN_IDS = {BASE: BASE}  # the tester is not Base mainnet
+    settings.CRYPTO_RPC_CHAIN_IDS = {**settings.CRYPTO_RPC_CHAIN_IDS, BASE: BASE}  # the tester is not Base mainnet
     _mine(evm, CONFIRMATIONS)
     result = crypto_scan_chain(chain_id=BASE)
     assert result.errors and "chain id" in result.errors[0]
@@ -181,7 +182,9 @@ def test_it_gives_each_organization_its_own_stable_address(triad: Triad, evm: Ch
     assert other != first and Web3.is_checksum_address(first)
 
 
-def test_it_shows_owners_their_address_and_pending_then_credited_deposits(triad: Triad, evm: Chain, client) -> None:  # type: ignore[no-untyped-def]
+def test_it_shows_owners_their_address_and_pending_then_credited_deposits(
+    triad: Triad, evm: Chain, client: Client
+) -> None:
     client.force_login(triad.owner)
     response = client.post(f"/o/{triad.org.slug}/credits/crypto/{BASE}/address/")
     assert response.status_code == 302
@@ -196,7 +199,7 @@ def test_it_shows_owners_their_address_and_pending_then_credited_deposits(triad:
     assert "Pending deposits" not in page and "$38.00" in page and "Credited" in page
 
 
-def test_it_refuses_members_an_address_and_reports_an_unknown_chain(triad: Triad, evm: Chain, client) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_members_an_address_and_reports_an_unknown_chain(triad: Triad, evm: Chain, client: Client) -> None:
     client.force_login(triad.member)
     assert client.post(f"/o/{triad.org.slug}/credits/crypto/{BASE}/address/").status_code == 403
     client.force_login(triad.owner)
@@ -205,7 +208,7 @@ def test_it_refuses_members_an_address_and_reports_an_unknown_chain(triad: Triad
     assert not DepositAddress.objects.exists()
 
 
-def test_it_says_crypto_is_not_configured_without_an_xpub(triad: Triad, client, settings: Any) -> None:  # type: ignore[no-untyped-def]
+def test_it_says_crypto_is_not_configured_without_an_xpub(triad: Triad, client: Client, settings: Any) -> None:
     settings.CRYPTO_XPUB = ""
     client.force_login(triad.owner)
     assert b"Crypto payments are not configured" in client.get(f"/o/{triad.org.slug}/credits/payments/").content

@@ -14,8 +14,8 @@ from eth_keys import keys
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from billing.providers import crypto as chain
-from tests.billing.payments.conftest import FIXTURES
+from billing.payments import chain
+from tests.billing.payments.support import FIXTURES
 
 MNEMONIC = "test test test test test test test test test test test junk"
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -74,7 +74,7 @@ def test_it_drops_a_look_alike_tokens_log_even_if_the_rpc_returned_it(settings: 
     real, fake = (w3.eth.contract(address=a, abi=compiled["abi"]) for a in addresses)
     fake.functions.mint(target, 5_000_000).transact({"from": owner})
     receipt = w3.eth.get_transaction_receipt(real.functions.mint(target, 5_000_000).transact({"from": owner}))
-    settings.CRYPTO_RPC_CHAIN_IDS = {8453: int(w3.eth.chain_id)}
+    settings.CRYPTO_RPC_CHAIN_IDS = {**settings.CRYPTO_RPC_CHAIN_IDS, 8453: int(w3.eth.chain_id)}
     settings.CRYPTO_TOKENS = {8453: [real.address]}
     chain.web3_factory_install(lambda _cid: w3)
     try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
+
+from django.test import Client
 
 from billing.ledger import org_balance_nanos
 from billing.models import LedgerAccount, LedgerEntry, StripeEvent, TopUp
-from billing.payments import Quote, card_fee_nanos
+from billing.payments.quotes import Quote, card_fee_nanos
 from common.money import usd_to_nanos
-from tests.billing.payments.conftest import Deliver, sign, stripe_event
+from tests.billing.payments.support import Deliver, sign, stripe_event
 from tests.support import Triad
 
 
@@ -73,7 +76,7 @@ def test_it_credits_once_when_the_session_completes_under_two_event_ids(triad: T
     assert org_balance_nanos(triad.org) == usd_to_nanos(10)
 
 
-def test_it_refuses_a_tampered_body(triad: Triad, client, stripe_keys: None) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_tampered_body(triad: Triad, client: Client, stripe_keys: None) -> None:
     topup = _topup(triad)
     body = json.dumps(_completed(topup))
     header = sign(body)
@@ -102,7 +105,7 @@ def test_it_refuses_a_timestamp_from_the_future(triad: Triad, deliver: Deliver) 
     assert response.status_code == 400
 
 
-def test_it_refuses_a_missing_signature(triad: Triad, client, stripe_keys: None) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_a_missing_signature(triad: Triad, client: Client, stripe_keys: None) -> None:
     body = json.dumps(_completed(_topup(triad)))
     response = client.post("/billing/stripe/webhook/", data=body, content_type="application/json")
     assert response.status_code == 400
@@ -229,7 +232,7 @@ def test_it_lets_a_dispute_on_spent_credit_make_the_balance_negative(triad: Tria
     assert org_balance_nanos(triad.org) == -usd_to_nanos(6)
 
 
-def test_it_answers_503_when_stripe_is_not_configured(client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_answers_503_when_stripe_is_not_configured(client: Client, settings: Any) -> None:
     settings.STRIPE_WEBHOOK_SECRET = ""
     response = client.post("/billing/stripe/webhook/", data="{}", content_type="application/json")
     assert response.status_code == 503

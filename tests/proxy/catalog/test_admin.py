@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from pytest_django.fixtures import Settings
 
 from proxy.catalog.services import catalog_load
 from proxy.models import Endpoint
@@ -36,9 +37,9 @@ def test_it_lists_searches_and_filters(admin_client: Client, small_catalog: None
 
 
 def test_it_shows_whether_a_provider_key_is_set_but_never_the_key(
-    admin_client: Client, small_catalog: None, monkeypatch: pytest.MonkeyPatch
+    admin_client: Client, small_catalog: None, settings: Settings
 ) -> None:
-    monkeypatch.setenv("DEEPINFRA_API_KEY", "sk-secret-value-123")
+    settings.PROVIDER_ENV = {"DEEPINFRA_API_KEY": "sk-secret-value-123"}
     body = admin_client.get("/admin/proxy/provider/?q=deepinfra").content.decode()
     assert "sk-secret-value-123" not in body
     assert "set" in body

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from pytest_django.fixtures import Settings
 
 from proxy.catalog.build import (
     DEFAULT_OUT,
@@ -138,13 +139,14 @@ def test_it_converts_per_token_strings_rounding_fractions_up() -> None:
     assert per_token_str_to_nanos(None) is None
 
 
-def test_it_reads_provider_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEEPINFRA_API_KEY", "di-key")
-    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", "https://vertex.example/v1")
-    monkeypatch.delenv("GOOGLE_AI_STUDIO_API_KEY", raising=False)
-    monkeypatch.setenv("GEMINI_API_KEY", "gem-key")
+def test_it_reads_provider_credentials_from_the_settings(settings: Settings) -> None:
+    settings.PROVIDER_ENV = {
+        "DEEPINFRA_API_KEY": "di-key",
+        "GOOGLE_VERTEX_BASE_URL": "https://vertex.example/v1",
+        "GEMINI_API_KEY": "gem-key",
+    }
     assert provider_env("deepinfra") == ("di-key", None)
     assert provider_env("google-vertex") == (None, "https://vertex.example/v1")
     assert provider_env("google-ai-studio")[0] == "gem-key"
-    monkeypatch.setenv("GOOGLE_AI_STUDIO_API_KEY", "canonical")
+    settings.PROVIDER_ENV = {**settings.PROVIDER_ENV, "GOOGLE_AI_STUDIO_API_KEY": "canonical"}
     assert provider_env("google-ai-studio")[0] == "canonical"

@@ -400,7 +400,7 @@ def test_it_steers_routing_away_from_a_broken_endpoint_and_back_after_the_probe(
     import random
 
     from proxy.routing import RouteRequest, route
-    from tests.proxy.routing.helpers import USD_PER_MTOK, cand, catalog, model
+    from tests.proxy.routing.support import USD_PER_MTOK, cand, catalog, model
 
     cat = catalog(
         model("acme/model", cand("cheap", endpoint_id=301), cand("dear", prompt=9 * USD_PER_MTOK, endpoint_id=302))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.prefs import (
+from proxy.routing.prefs import (
     DEFAULT_PREFS,
     MaxPrice,
     RoutingError,

@@ -6,17 +6,24 @@ import random
 
 import pytest
 from django.core.management import call_command
+from pytest_django.fixtures import Settings
 
 from proxy.catalog.snapshot import CatalogSnapshot, catalog_from_db
+from proxy.credentials import provider_env_prefix
 from proxy.health import HealthView
-from proxy.prefs import RoutingError, parse_provider_prefs
+from proxy.models import Provider
 from proxy.routing import RouteRequest, route
+from proxy.routing.prefs import RoutingError, parse_provider_prefs
 
 
 @pytest.fixture
-def real_catalog(db: None) -> CatalogSnapshot:
+def real_catalog(db: None, settings: Settings) -> CatalogSnapshot:
     call_command("catalog_load", verbosity=0)
+    # A platform key for every provider, as in a deployment that configured them all.
+    slugs = Provider.objects.values_list("slug", flat=True)
+    settings.PROVIDER_ENV = {f"{provider_env_prefix(slug)}_API_KEY": "sk-test" for slug in slugs}
     snapshot = catalog_from_db()
+    assert {c.provider_slug for m in snapshot.models.values() for c in m.candidates} <= snapshot.configured
     assert len(snapshot.models) > 100
     return snapshot
 

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from proxy.health import HealthView
-from proxy.prefs import RoutingError, parse_provider_prefs
 from proxy.routing import RoutePlan, RouteRequest, route
-from tests.proxy.routing.helpers import USD_PER_MTOK, cand, catalog, model
+from proxy.routing.prefs import RoutingError, parse_provider_prefs
+from tests.proxy.routing.support import USD_PER_MTOK, cand, catalog, model
 
 NO_HEALTH = HealthView()
 

@@ -9,9 +9,9 @@ from itertools import permutations
 import pytest
 
 from proxy.health import EndpointHealth, HealthView
-from proxy.prefs import RoutingError, parse_provider_prefs
 from proxy.routing import RoutePlan, RouteRequest, route
-from tests.proxy.routing.helpers import USD_PER_MTOK, cand, catalog, model
+from proxy.routing.prefs import RoutingError, parse_provider_prefs
+from tests.proxy.routing.support import USD_PER_MTOK, cand, catalog, model
 
 NO_HEALTH = HealthView()
 
@@ -232,11 +232,3 @@ def test_it_restricts_to_flex_endpoints_when_there_are_any() -> None:
     assert tags(plan(cat, service_tier="flex")) == ["openai/flex"]
     plain = catalog(model("acme/model", cand("openai")))
     assert tags(plan(plain, service_tier="flex")) == ["openai"]
-
-
-def test_it_puts_the_sticky_endpoint_first_unless_order_is_given() -> None:
-    for seed in range(20):
-        assert tags(plan(PRICED, seed=seed, sticky_endpoint_id=103))[0] == "three"
-    assert tags(plan(PRICED, sticky_endpoint_id=103, provider={"order": ["two"]}))[0] == "two"
-    open_circuit = HealthView({103: EndpointHealth(circuit_open=True)})
-    assert "three" not in tags(plan(PRICED, open_circuit, sticky_endpoint_id=103))

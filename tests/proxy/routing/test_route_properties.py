@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from proxy.health import EndpointHealth, HealthView
-from proxy.prefs import ProviderPrefs, RoutingError, parse_provider_prefs
 from proxy.routing import RouteRequest, matches, route
-from tests.proxy.routing.helpers import cand, catalog, model
+from proxy.routing.prefs import ProviderPrefs, RoutingError, parse_provider_prefs
+from tests.proxy.routing.support import cand, catalog, model
 
 PROVIDERS = ("openai", "deepinfra", "together", "fireworks")
 SUFFIXES = ("", "/turbo", "/priority", "/eu")

@@ -1,1 +1,0 @@
-"""Payment-provider edges. The only place Stripe cents and token base units exist."""

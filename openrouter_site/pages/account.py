@@ -1,0 +1,28 @@
+"""The signed-in user's Settings page: their account, and the current organization's privacy switch.
+
+Sign-in, sign-up and passwords are allauth's views; the switch posts to organizations' privacy view.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from organizations.access import CurrentOrgRequest
+from organizations.forms import PrivacyForm
+
+
+@login_required
+@require_GET
+def settings_page(request: CurrentOrgRequest) -> HttpResponse:
+    membership = request.current_membership
+    context = {
+        "active_nav": "settings",
+        # Members see the setting's state; only owners and admins get the form.
+        "privacy_form": PrivacyForm.for_organization(membership.organization)
+        if membership is not None and membership.can_manage
+        else None,
+    }
+    return render(request, "accounts/settings.html", context)

@@ -1,0 +1,82 @@
+"""Settlement: the usage to bill, one gate call that releases the hold and queues the usage event,
+and the `usage` object the client sees. Nothing here writes to the database: Celery workers turn the
+queued event into `billing.Generation` and the ledger entry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from billing.gate import get_gate
+from billing.pricing import Usage, cost_nanos
+from billing.usage import UsageEvent
+from proxy.gateway.call import Call, Outcome
+from proxy.gateway.shape import usage_json
+from proxy.tokens import count_images, estimate_text_tokens
+
+
+def final_usage(call: Call, outcome: Outcome) -> tuple[Usage, bool]:
+    """The upstream's own counts when it gave them; an estimate from what was delivered otherwise."""
+    reported = outcome.usage
+    if reported is not None and not (outcome.cancelled or outcome.truncated):
+        return reported, False
+    estimated_completion = estimate_text_tokens("x" * outcome.delivered_chars) if outcome.delivered_chars else 0
+    if reported is not None and reported.completion_tokens >= estimated_completion:
+        return reported, False
+    prompt = reported.prompt_tokens if reported is not None and reported.prompt_tokens else call.prompt_tokens
+    return Usage(prompt_tokens=prompt, completion_tokens=estimated_completion), True
+
+
+async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
+    """Price the outcome, release the reservation and queue the usage event. Returns (usage JSON, charged)."""
+    candidate = outcome.attempt.candidate
+    usage, estimated = final_usage(call, outcome)
+    # Zero-completion insurance: a request that produced nothing is not charged.
+    produced = outcome.has_output or usage.completion_tokens > 0
+    list_cost = cost_nanos(usage, candidate.price) if produced else 0
+    now = time.perf_counter()
+    event = UsageEvent(
+        generation_id=call.generation_id,
+        organization_id=call.key_state.org_id,
+        api_key_id=call.key_state.key_id,
+        key_hash=call.key_state.key_hash,
+        user_id=call.key_state.user_id,
+        model=outcome.attempt.model_slug,
+        provider_slug=candidate.provider_slug,
+        provider_name=candidate.provider_name,
+        endpoint_tag=candidate.tag,
+        created_at=float(call.created),
+        upstream_id=outcome.upstream_id,
+        api_type="completions",
+        router=call.router,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        images=count_images(call.req.body["messages"]),
+        usage_estimated=estimated,
+        list_cost_nanos=list_cost,
+        is_byok=candidate.is_byok,
+        latency_ms=int((now - call.t0) * 1000),
+        ttft_ms=outcome.ttft_ms,
+        generation_time_ms=int((now - call.t0) * 1000) - (outcome.ttft_ms or 0),
+        finish_reason=outcome.finish_reason,
+        native_finish_reason=outcome.native_finish_reason,
+        streamed=outcome.streamed,
+        cancelled=outcome.cancelled,
+        http_referer=call.http_referer,
+        app_title=call.app_title,
+        external_user=call.req.user[:256],
+        provider_responses=call.provider_responses,
+    )
+    call.finished = True
+    charged = await get_gate().finish(reservation_id=call.generation_id, key=call.key_state, event=event)
+    return usage_json(usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok), charged
+
+
+async def release(call: Call) -> None:
+    """Nothing to bill (every attempt failed before producing anything): just drop the hold."""
+    if not call.finished:
+        call.finished = True
+        await get_gate().finish(reservation_id=call.generation_id, key=call.key_state, event=None)
