@@ -1,6 +1,7 @@
 """Gateway benchmark: the gateway against nginx proxy_pass and the mock reached directly, in one run.
 
     .venv/bin/python benchmarks/gateway.py [--duration 10] [--connections 64]     (or: make bench)
+    .venv/bin/python benchmarks/gateway.py --compare /path/to/older/checkout      (A/B in one run)
 
 What it starts, all on loopback, all stopped at the end:
   - the mock provider (tests/mockprovider, request log off) as the upstream for every row;
@@ -12,8 +13,13 @@ What it starts, all on loopback, all stopped at the end:
   - wrk pinned with `taskset -c 1`, and the time-to-first-token client pinned to core 1 too.
 
 It prints requests/s at 64 connections, latency p50/p99 at 1 connection (added = row minus direct),
-and time to first token, for non-streaming and streaming (50 chunks), then ratios to nginx and
-PASS/FAIL against the targets. Exit status 1 if a target is missed. Method: docs/benchmarks.md.
+time to first token, and for the gateway rows the server's CPU time per request (read from /proc:
+the number least disturbed by other load on the machine), then ratios to nginx and PASS/FAIL against
+the targets. Exit status 1 if a target is missed. Method: docs/benchmarks.md.
+
+`--compare DIR` starts a second gateway from another checkout (its own database and Redis db, the
+same mock, the same harness) and measures it as a "baseline" row right after this tree's gateway,
+so a change is judged against the code it replaces in the same run.
 """
 
 from __future__ import annotations
@@ -63,9 +69,11 @@ class Procs:
 
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path = REPO
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.started.append(proc)
         return proc
 
@@ -120,7 +128,7 @@ def database_url(base: str, name: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path="/" + name))
 
 
-def prepare_database(url: str, log: Path) -> None:
+def prepare_database(url: str, log: Path, repo: Path = REPO) -> None:
     """A fresh, migrated database: the run never depends on (or damages) anyone else's data."""
     import psycopg
 
@@ -131,12 +139,12 @@ def prepare_database(url: str, log: Path) -> None:
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "openrouter_site.settings"}
     with log.open("wb") as out:
         argv = [PY, "manage.py", "migrate", "--noinput", "--skip-checks"]
-        subprocess.run(argv, cwd=REPO, env=env, stdout=out, stderr=out, check=True)
+        subprocess.run(argv, cwd=repo, env=env, stdout=out, stderr=out, check=True)
 
 
-def seed(env: dict[str, str], mock_url: str) -> str:
+def seed(env: dict[str, str], mock_url: str, repo: Path = REPO) -> str:
     out = subprocess.run(
-        [PY, str(Path(__file__).resolve()), "--seed", mock_url], cwd=REPO, env=env, capture_output=True, check=False
+        [PY, str(Path(__file__).resolve()), "--seed", mock_url], cwd=repo, env=env, capture_output=True, check=False
     )
     if out.returncode != 0:
         sys.exit(f"seeding failed:\n{out.stderr.decode(errors='replace')[-3000:]}")
@@ -145,14 +153,13 @@ def seed(env: dict[str, str], mock_url: str) -> str:
 
 def _seed_main(mock_url: str) -> None:
     """Runs in a subprocess with the bench DATABASE_URL: one provider, two models, an org with credit, a key."""
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, os.getcwd())  # the checkout being measured (see --compare), not necessarily this one
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrouter_site.settings")
     import django
 
     django.setup()
     from accounts.models import User
     from billing.services import credits_grant
-    from common.money import NANOS_PER_USD
     from organizations.services import api_key_create, organization_create
     from proxy.models import Endpoint, Model, Provider
 
@@ -173,7 +180,8 @@ def _seed_main(mock_url: str) -> None:
         )
     owner = User.objects.create_user("bench@example.com", "correct horse battery")
     org = organization_create(name="Bench", owner=owner)
-    credits_grant(organization=org, amount_nanos=100_000 * NANOS_PER_USD, reason="benchmark credit")
+    # $100,000 in nano-dollars, spelled out so that an older checkout (see --compare) seeds too.
+    credits_grant(organization=org, amount_nanos=100_000 * 10**9, reason="benchmark credit")
     print(json.dumps({"key": api_key_create(organization=org, name="bench", created_by=owner).key}))
 
 
@@ -274,6 +282,8 @@ class Row:
     auth: str
     models: dict[str, str]
     tally: bool = False  # count statuses in the throughput runs too (cheap at a slow row's rate)
+    pid: int | None = None  # the server process whose CPU time is charged to this row
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # server CPU per request, throughput runs
     thr: dict[str, WrkResult] = field(default_factory=dict)
     lat: dict[str, WrkResult] = field(default_factory=dict)
     ttft_ms: float = 0.0
@@ -293,6 +303,7 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
         expect = "[DONE]" if mode == "stream" else '"choices"'
         body = row.body(mode)
         slug = f"{logs}/wrk-{row.name.replace(' ', '-')}-{mode}"
+        cpu_before = cpu_seconds(row.pid)
         row.thr[mode] = run_wrk(
             row.url,
             body,
@@ -302,6 +313,9 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
             tally=row.tally,
             save=Path(f"{slug}-c{args.connections}.txt"),
         )
+        served = row.thr[mode].rps * args.duration
+        if row.pid is not None and served:
+            row.cpu_ms[mode] = (cpu_seconds(row.pid) - cpu_before) * 1000 / served
         row.lat[mode] = run_wrk(
             row.url,
             body,
@@ -312,17 +326,28 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
             save=Path(f"{slug}-c1.txt"),
         )
         rps, p50 = row.thr[mode].rps, row.lat[mode].p50_ms
-        print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms", flush=True)
+        cpu = f"   server CPU {row.cpu_ms[mode]:.3f} ms/req" if mode in row.cpu_ms else ""
+        print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms{cpu}", flush=True)
         for label, result in (("64 conn", row.thr[mode]), ("1 conn", row.lat[mode])):
             if result.failures:
                 print(f"    {label} failures: {result.failures} ({result.detail})", flush=True)
     row.ttft_ms = measure_ttft(row.port, row.path, row.body("stream"), row.auth, args.ttft_requests)
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its reaped children, from /proc (Linux)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: utime, stime, cutime, cstime are fields 14-17 of the whole line.
+    ticks = sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
-def report(direct: Row, nginx: Row, gateway: Row, queued: int) -> bool:
+def report(direct: Row, nginx: Row, gateway: Row, queued: int, baseline: Row | None = None) -> bool:
     def added(row: Row, mode: str, attr: str) -> float:
         return getattr(row.lat[mode], attr) - getattr(direct.lat[mode], attr)
 
@@ -334,7 +359,8 @@ def report(direct: Row, nginx: Row, gateway: Row, queued: int) -> bool:
     groups = ("1 connection, non-stream (ms)", "1 connection, stream-50 (ms)")
     print(f"{'':<18}{'64 connections':^20} |{groups[0]:^32} |{groups[1]:^32} |{'ms':^16}")
     print(f"{'':<18}{'non-str':>10}{'str-50':>10} |" + head.split("|", 1)[1])
-    for row in (direct, nginx, gateway):
+    rows = (direct, nginx, gateway) if baseline is None else (direct, nginx, gateway, baseline)
+    for row in rows:
         cells = [f"{row.name:<18}{row.thr['nonstream'].rps:>10,.0f}{row.thr['stream'].rps:>10,.0f} |"]
         for mode in ("nonstream", "stream"):
             lat = row.lat[mode]
@@ -343,8 +369,18 @@ def report(direct: Row, nginx: Row, gateway: Row, queued: int) -> bool:
         plus_ttft = "" if row is direct else f"{row.ttft_ms - direct.ttft_ms:>8.2f}"
         cells.append(f"{row.ttft_ms:>8.2f}{plus_ttft:>8}")
         print("".join(cells))
-    failures = {r.name: sum(w.failures for w in (*r.thr.values(), *r.lat.values())) for r in (direct, nginx, gateway)}
+    failures = {r.name: sum(w.failures for w in (*r.thr.values(), *r.lat.values())) for r in rows}
     print(f"\nfailed responses (non-2xx, socket errors, malformed bodies): {failures}")
+    for row in rows:
+        if row.cpu_ms:
+            cpu = ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in row.cpu_ms.items())
+            print(f"server CPU per request, {row.name}: {cpu}")
+    if baseline is not None:
+        print("\nthis checkout vs --compare baseline (same run, same harness):")
+        for mode in ("nonstream", "stream"):
+            rps = gateway.thr[mode].rps / baseline.thr[mode].rps
+            cpu = gateway.cpu_ms[mode] / baseline.cpu_ms[mode] if baseline.cpu_ms.get(mode) else float("nan")
+            print(f"  {mode:<9} req/s x{rps:.3f} (above 1 is faster)   CPU per request x{cpu:.3f} (below 1 is cheaper)")
     print(f"usage events the gateway queued for settlement during the run: {queued:,}")
 
     ns_ratio = gateway.thr["nonstream"].rps / nginx.thr["nonstream"].rps
@@ -385,6 +421,8 @@ def main() -> int:
     parser.add_argument("--ttft-requests", type=int, default=300)
     parser.add_argument("--database", default="bench", help="database name, created fresh on DATABASE_URL's server")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+    parser.add_argument("--compare", metavar="DIR", help="also measure the gateway of another checkout, as a baseline")
+    parser.add_argument("--compare-redis-url", default="redis://127.0.0.1:6379/11", help="Redis db for the baseline")
     parser.add_argument("--seed", metavar="MOCK_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -406,20 +444,55 @@ def main() -> int:
         print(f"logs: {tmp}")
 
 
+def start_gateway(procs: Procs, repo: Path, name: str, database: str, redis_url: str, mock_url: str, tmp: Path) -> Row:
+    """One uvicorn worker of `repo`'s code on core 0, on a fresh database and a flushed Redis db."""
+    from common.redis import sync_redis
+
+    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    db_url = database_url(server, database)
+    print(f"{name}: {repo}, database {database} (fresh, migrating), redis {redis_url} (flushed)")
+    prepare_database(db_url, tmp / f"migrate-{name}.log", repo)
+    sync_redis(redis_url).flushdb()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "openrouter_site.settings",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_MOCK_BASE_URL": f"{mock_url}/v1",
+        "BENCH_MOCK_API_KEY": "sk-bench-upstream",
+    }
+    key = seed(env, mock_url, repo)
+    port = free_port()
+    log = tmp / f"{name}.log"
+    proc = procs.start(
+        [
+            *("taskset", "-c", SERVER_CPU, PY, "-m", "uvicorn", "openrouter_site.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+            *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on"),
+            *("--log-level", "warning"),
+        ],
+        log=log,
+        env=env,
+        cwd=repo,
+    )
+    wait_http(port, "/api/v1/chat/completions", proc, log)
+    return Row(name, port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS, tally=True, pid=proc.pid)
+
+
 def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
     sys.path.insert(0, str(REPO))
     from common.redis import sync_redis  # the project's one Redis seam; given a URL it needs no settings
 
-    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    db_url = database_url(server, args.database)
-    mock_port, nginx_port, gw_port = free_port(), free_port(), free_port()
+    mock_port, nginx_port = free_port(), free_port()
     mock_url = f"http://127.0.0.1:{mock_port}"
 
     load = os.getloadavg()[0]
     if load > 0.5:
         # Two cores, each with one job: anything else running skews every row (the ratios less so).
         print(f"WARNING: 1-minute load average is {load:.2f}; other processes will distort these numbers")
-    print(f"mock provider on :{mock_port}, nginx on :{nginx_port}, gateway on :{gw_port}")
+    print(f"mock provider on :{mock_port}, nginx on :{nginx_port}")
     mock_log = tmp / "mock.log"
     mock = procs.start([PY, "-m", "tests.mockprovider", "--port", str(mock_port), "--no-record"], log=mock_log)
     wait_http(mock_port, "/_health", mock, mock_log)
@@ -436,47 +509,16 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
     )
     wait_http(nginx_port, "/_health", nginx, nginx_log)
 
-    print(f"database {args.database} (fresh, migrating), redis {args.redis_url} (flushed)")
-    prepare_database(db_url, tmp / "migrate.log")
-    sync_redis(args.redis_url).flushdb()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "openrouter_site.settings",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": args.redis_url,
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "BENCH_MOCK_BASE_URL": f"{mock_url}/v1",
-        "BENCH_MOCK_API_KEY": "sk-bench-upstream",
-    }
-    key = seed(env, mock_url)
-
-    gw_log = tmp / "gateway.log"
-    gateway = procs.start(
-        [
-            *("taskset", "-c", SERVER_CPU, PY, "-m", "uvicorn", "openrouter_site.asgi:application"),
-            *("--host", "127.0.0.1", "--port", str(gw_port), "--workers", "1"),
-            *(
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--lifespan",
-                "on",
-                "--log-level",
-                "warning",
-            ),
-        ],
-        log=gw_log,
-        env=env,
-    )
-    wait_http(gw_port, "/api/v1/chat/completions", gateway, gw_log)
-
+    via_gateway = start_gateway(procs, REPO, "gateway", args.database, args.redis_url, mock_url, tmp)
+    baseline = None
+    if args.compare:
+        other = Path(args.compare).resolve()
+        base_db = f"{args.database}_base"
+        baseline = start_gateway(procs, other, "baseline", base_db, args.compare_redis_url, mock_url, tmp)
     direct = Row("direct mock", mock_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
     via_nginx = Row("nginx", nginx_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
-    via_gateway = Row("gateway", gw_port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS, tally=True)
-    for row in (direct, via_nginx, via_gateway):
+    rows = [direct, via_nginx, via_gateway] + ([baseline] if baseline else [])
+    for row in rows:
         for mode in ("nonstream", "stream"):
             for _ in range(50):  # warm caches (key, catalog, connection pools) and check the answers
                 status, data = post(row.port, row.path, row.body(mode), row.auth)
@@ -484,10 +526,10 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
                     sys.exit(f"{row.name} {mode}: {status} {data[:500]!r}\nlogs: {tmp}")
 
     print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
-    for row in (direct, via_nginx, via_gateway):
+    for row in rows:
         measure(row, args, tmp)
     queued = int(sync_redis(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
-    ok = report(direct, via_nginx, via_gateway, queued)
+    ok = report(direct, via_nginx, via_gateway, queued, baseline)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
 
