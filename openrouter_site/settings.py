@@ -213,6 +213,8 @@ HEALTH_CB_MIN_REQUESTS = env_int("HEALTH_CB_MIN_REQUESTS", 10)
 HEALTH_CB_WINDOW_S = env_int("HEALTH_CB_WINDOW_S", 60)
 HEALTH_CB_COOLDOWN_S = float(env_str("HEALTH_CB_COOLDOWN_S", "30"))
 HEALTH_CB_PROBE_TTL_S = float(env_str("HEALTH_CB_PROBE_TTL_S", "30"))
+# A breaker opens only on failures from this many organizations: one tenant cannot open it for all.
+HEALTH_CB_MIN_ORGS = env_int("HEALTH_CB_MIN_ORGS", 2)
 HEALTH_OUTAGE_MIN_ERRORS = env_int("HEALTH_OUTAGE_MIN_ERRORS", 2)
 # Upstream credentials: <SLUG>_API_KEY / <SLUG>_BASE_URL for any catalog provider slug, an open-ended
 # family, so collected by suffix once at startup (proxy/credentials.py maps a slug to its names).

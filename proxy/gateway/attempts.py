@@ -79,6 +79,7 @@ async def run_attempts(
                 continue
             return Failed(attempt, upstream_error(exc, attempt.candidate))
         await record_health(
+            current.call,
             attempt,
             ok=True,
             status=200,
@@ -93,7 +94,7 @@ async def run_attempts(
 async def _failed(current: Try, exc: UpstreamFailure) -> None:
     status = failure_status(exc)
     note_attempt(current.call, current.attempt, status, current.started)
-    await record_health(current.attempt, ok=False, status=status, started=current.started)
+    await record_health(current.call, current.attempt, ok=False, status=status, started=current.started)
 
 
 def note_attempt(call: Call, attempt: Attempt, status: int, started: float) -> None:
@@ -110,8 +111,18 @@ def note_attempt(call: Call, attempt: Attempt, status: int, started: float) -> N
 
 
 async def record_health(
-    attempt: Attempt, *, ok: bool, status: int, started: float, ttft_ms: int | None = None, tokens: int | None = None
+    call: Call,
+    attempt: Attempt,
+    *,
+    ok: bool,
+    status: int,
+    started: float,
+    ttft_ms: int | None = None,
+    tokens: int | None = None,
 ) -> None:
+    if not ok and attempt.candidate.is_byok:
+        # A tenant's own key failing (revoked, out of quota) says nothing about the provider.
+        return
     elapsed = (time.perf_counter() - started) * 1000
     await get_health_store().record(
         attempt.candidate.endpoint_id,
@@ -121,4 +132,5 @@ async def record_health(
         ttft_ms=ttft_ms,
         tokens=tokens,
         duration_ms=elapsed if ok else None,
+        org_id=call.key.state.org_id,
     )

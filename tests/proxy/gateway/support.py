@@ -50,8 +50,8 @@ async def asgi_client(key: str | None) -> AsyncIterator[httpx.AsyncClient]:
 async def open_circuit(endpoint_id: int, failures: int) -> None:
     """Record enough consecutive failures for the endpoint's circuit to open (HEALTH_CB_FAILURES)."""
     store = get_health_store()
-    for _ in range(failures):
-        await store.record(endpoint_id, ok=False)
+    for n in range(failures):
+        await store.record(endpoint_id, ok=False, org_id=n % 2)  # two tenants: see HEALTH_CB_MIN_ORGS
     assert (await store.view([endpoint_id])).get(endpoint_id).circuit_open
 
 

@@ -7,6 +7,7 @@ connection belongs to the loop that opened it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -79,9 +80,14 @@ def run(kind: str, body: Callable[[StoreFactory, Clock], Awaitable[None]], confi
 KINDS = pytest.mark.parametrize("kind", ["redis", "memory"])
 
 
-async def fail(store: HealthStore, endpoint_id: int, times: int = 1) -> None:
-    for _ in range(times):
-        await store.record(endpoint_id, ok=False)
+_TENANTS = itertools.cycle((1, 2))
+
+
+async def fail(store: HealthStore, endpoint_id: int, times: int = 1, orgs: tuple[int, ...] = ()) -> None:
+    """Failures from the given organizations, else alternately from two (a breaker ignores what only
+    one tenant sees)."""
+    for n in range(times):
+        await store.record(endpoint_id, ok=False, org_id=orgs[n % len(orgs)] if orgs else next(_TENANTS))
 
 
 async def succeed(store: HealthStore, endpoint_id: int, times: int = 1) -> None:
@@ -390,8 +396,8 @@ def test_it_refreshes_the_medians_at_most_once_a_second(kind: str) -> None:
 
 def test_it_keeps_working_when_each_call_runs_in_a_new_event_loop() -> None:
     store = RedisHealthStore(_redis_url(), CONFIG)
-    for _ in range(3):
-        asyncio.run(store.record(11, ok=False))
+    for org in range(3):
+        asyncio.run(store.record(11, ok=False, org_id=org))
     assert asyncio.run(store.view([11])).get(11).circuit_open is True
     asyncio.run(store.close())
 
@@ -420,3 +426,28 @@ def test_it_steers_routing_away_from_a_broken_endpoint_and_back_after_the_probe(
         assert sorted(a.candidate.tag for a in plan.attempts) == ["cheap", "dear"]
 
     run("redis", body)
+
+
+@KINDS
+def test_one_tenants_failures_never_open_the_circuit_for_everyone(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 7, times=CONFIG.cb_failures * 4, orgs=(42,))
+        assert (await store.view([7])).get(7).circuit_open is False
+        # A second organization failing too is evidence about the provider.
+        await fail(store, 7, times=1, orgs=(43,))
+        assert (await store.view([7])).get(7).circuit_open is True
+
+    run(kind, body)
+
+
+@KINDS
+def test_another_tenants_failure_outside_the_window_does_not_count(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        await fail(store, 8, times=1, orgs=(43,))
+        clock.advance(CONFIG.cb_window_s + 11)
+        await fail(store, 8, times=CONFIG.cb_failures * 2, orgs=(42,))
+        assert (await store.view([8])).get(8).circuit_open is False
+
+    run(kind, body)

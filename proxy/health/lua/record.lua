@@ -64,9 +64,19 @@ if kind == 'ok' then
   end
 elseif kind == 'err' then
   local c = redis.call('HINCRBY', st, 'c', 1)
+  -- Which organizations failed here within the breaker's window (KEYS[5]: org -> last failure).
+  local cutoff = now - tonumber(ARGV[9]) * tonumber(ARGV[5])
+  local fo = redis.call('HGETALL', KEYS[5])
+  for n = 1, #fo, 2 do
+    if tonumber(fo[n + 1]) < cutoff then redis.call('HDEL', KEYS[5], fo[n]) end
+  end
+  redis.call('HSET', KEYS[5], ARGV[15], now)
+  local failing_orgs = redis.call('HLEN', KEYS[5])
   local open = false
   if open_until > 0 then
     open = now >= open_until
+  elseif failing_orgs < tonumber(ARGV[16]) then
+    open = false
   elseif c >= tonumber(ARGV[6]) then
     open = true
   else
