@@ -11,3 +11,5 @@ class BillingConfig(AppConfig):
 
         ledger.on_credits_changed(gate.org_balance_sync)
         gate.settle_embedded_with(settlement.settle_pending)
+        # Registers the payment settings check: a scanner misconfiguration is refused at start.
+        from billing.payments import checks  # noqa: F401

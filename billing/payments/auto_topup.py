@@ -8,6 +8,9 @@ from __future__ import annotations
 import logging
 from decimal import InvalidOperation
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from billing.ledger import org_balance_nanos
@@ -17,9 +20,11 @@ from billing.payments.quotes import MAX_TOPUP_NANOS, PaymentError, card_fee_nano
 from billing.payments.topups import auto_topup_fail, topup_fulfil
 from billing.payments.webhooks import payment_events_replay_deferred
 from common.money import usd_to_nanos
+from organizations.audit import audit_record, audit_snapshot
 from organizations.models import Membership, Organization
 
 logger = logging.getLogger(__name__)
+AUTO_TOPUP_AUDIT_FIELDS = ("enabled", "threshold_nanos", "amount_nanos")
 
 
 def auto_topup_rule_save(
@@ -39,11 +44,20 @@ def auto_topup_rule_save(
         raise PaymentError("Save a card first: tick 'save this card' when you next buy credits.")
     if rule is None:
         rule = AutoTopUpRule(organization=organization)
+    before = audit_snapshot(rule, AUTO_TOPUP_AUDIT_FIELDS) if rule.pk else None
     rule.enabled, rule.threshold_nanos, rule.amount_nanos = enabled, threshold, amount
     rule.updated_by = membership.user
     if enabled:
         rule.last_error, rule.last_error_at = "", None
     rule.save()
+    after = audit_snapshot(rule, AUTO_TOPUP_AUDIT_FIELDS)
+    audit_record(
+        organization=organization,
+        action="settings.auto_topup_changed",
+        before=before,
+        after=after,
+        actor=membership.user,
+    )
     return rule
 
 
@@ -71,21 +85,43 @@ def _auto_topup_claim(organization_id: int) -> TopUp | None:
 def auto_topup_run(*, organization_id: int) -> TopUp | None:
     """One auto top-up attempt for an organization; safe to run concurrently and to repeat.
 
-    The Stripe call is keyed by the attempt, so a retry after a lost answer cannot charge twice,
-    and the partial unique index keeps a single attempt in flight per organization.
+    Stripe replays a saved 5xx for a reused idempotency key, so retrying with the same key would
+    fail forever. After a call without a definite answer (5xx, timeout, network error), the next
+    run first looks the PaymentIntent up by the attempt's metadata: if Stripe has one, its status
+    decides; only if Stripe has none is the charge retried, with a new key. After
+    AUTO_TOPUP_MAX_ATTEMPTS calls the attempt gives up with a notice and an email to the owners.
+    The partial unique index keeps a single attempt in flight per organization.
     """
     topup = _auto_topup_claim(organization_id)
     if topup is None:
         return None
-    rule = AutoTopUpRule.objects.get(organization_id=organization_id)
+    # One run at a time per attempt (the beat and an operator's retry): two runs that both found no
+    # PaymentIntent would otherwise each charge with a new key.
+    lock = f"billing:auto-topup:{topup.pk}"
+    if not cache.add(lock, "1", timeout=RUN_LOCK_SECONDS):
+        return topup
     try:
-        charge = stripe_api.payment_intent_create_off_session(
-            customer_id=rule.stripe_customer_id,
-            payment_method_id=rule.stripe_payment_method_id,
-            amount_nanos=topup.total_nanos,
-            metadata={"org_id": str(organization_id), "topup_id": str(topup.public_id), "source": "auto"},
-            idempotency_key=f"autotopup:{topup.public_id}",
-        )
+        return _auto_topup_attempt(topup)
+    finally:
+        cache.delete(lock)
+
+
+def _auto_topup_attempt(topup: TopUp) -> TopUp:
+    topup.refresh_from_db()
+    if topup.status != TopUp.Status.PENDING:
+        return topup
+    rule = AutoTopUpRule.objects.get(organization_id=topup.organization_id)
+    created_after = int(topup.created_at.timestamp()) - CLOCK_SKEW_SECONDS
+    try:
+        charge = None
+        if topup.attempts > 0:
+            charge = stripe_api.payment_intent_find(
+                customer_id=rule.stripe_customer_id, topup_id=str(topup.public_id), created_after=created_after
+            )
+            if charge is None and topup.attempts >= settings.AUTO_TOPUP_MAX_ATTEMPTS:
+                return _auto_topup_give_up(topup)
+        if charge is None or charge.status == "canceled":
+            charge = _auto_topup_charge(topup, rule)
     except stripe_api.StripeCallError as exc:
         if exc.retryable:
             logger.warning("auto top-up %s will be retried: %s", topup.public_id, exc)
@@ -93,10 +129,17 @@ def auto_topup_run(*, organization_id: int) -> TopUp | None:
         auto_topup_fail(topup, str(exc))
         topup.refresh_from_db()
         return topup
+    if charge.status in UNSETTLED:
+        return topup  # Stripe is still working on it; the next run looks again
     with transaction.atomic():
         locked = TopUp.objects.select_for_update().get(pk=topup.pk)
+        if locked.status != TopUp.Status.PENDING:
+            return locked  # a webhook settled it meanwhile
         if charge.succeeded:
             topup_fulfil(locked, payment_intent_id=charge.payment_intent_id)
+        elif charge.status == "requires_payment_method":
+            auto_topup_fail(locked, "The card was declined.")
+            locked.refresh_from_db()
         else:
             auto_topup_fail(locked, f"The bank wants the card confirmed ({charge.status}); buy credits once by hand.")
             locked.refresh_from_db()
@@ -104,6 +147,47 @@ def auto_topup_run(*, organization_id: int) -> TopUp | None:
         # A refund or dispute webhook about this charge may have come in before we recorded it as paid.
         payment_events_replay_deferred(charge.payment_intent_id)
     return locked
+
+
+# Longer than the calls a run makes (a lookup and a create, each bounded by STRIPE_TIMEOUT_SECONDS).
+RUN_LOCK_SECONDS = 120
+# Stripe statuses that are neither paid nor failed yet.
+UNSETTLED = frozenset({"processing", "requires_confirmation", "requires_capture"})
+# The lookup window starts a little before the attempt, in case our clock is ahead of Stripe's.
+CLOCK_SKEW_SECONDS = 300
+
+
+def _auto_topup_charge(topup: TopUp, rule: AutoTopUpRule) -> stripe_api.OffSessionCharge:
+    """One create call with a key never used before for this attempt; the call is counted before it is made."""
+    number = topup.attempts + 1
+    key = f"autotopup:{topup.public_id}" if number == 1 else f"autotopup:{topup.public_id}:{number}"
+    TopUp.objects.filter(pk=topup.pk).update(attempts=number, idempotency_key=key)
+    topup.attempts, topup.idempotency_key = number, key
+    return stripe_api.payment_intent_create_off_session(
+        customer_id=rule.stripe_customer_id,
+        payment_method_id=rule.stripe_payment_method_id,
+        amount_nanos=topup.total_nanos,
+        metadata={"org_id": str(topup.organization_id), "topup_id": str(topup.public_id), "source": "auto"},
+        idempotency_key=key,
+    )
+
+
+def _auto_topup_give_up(topup: TopUp) -> TopUp:
+    reason = f"Stripe did not complete the charge after {topup.attempts} tries; no money was taken."
+    auto_topup_fail(topup, reason)
+    topup.refresh_from_db()
+    owners = Membership.objects.filter(organization_id=topup.organization_id, role=Membership.Role.OWNER)
+    emails = [e for e in owners.values_list("user__email", flat=True) if e]
+    if emails:
+        org = topup.organization
+        send_mail(
+            f"Auto top-up for {org.name} is paused",
+            f"We could not charge the saved card for {org.name}: {reason}\n\n"
+            "Auto top-up is paused. Buy credits by hand or turn auto top-up on again on the Credits page.",
+            None,
+            emails,
+        )
+    return topup
 
 
 def auto_topup_check_all() -> int:

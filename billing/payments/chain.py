@@ -6,7 +6,12 @@ no private key is ever on the server). Token base units become nano-dollars here
 decimals: one base unit is 1,000 nano-dollars) and never leave this module.
 
 Settings, with their defaults, are in settings.py (CRYPTO_*): RPC URLs, allow-listed token
-contracts, confirmations, the chain id each RPC must answer, start blocks, scan range, minimum deposit.
+contracts, confirmations, the chain id each RPC must answer, start blocks, scan range, RPC timeout,
+minimum deposit.
+
+Every RPC failure (a JSON-RPC error, an HTTP error, a timeout) surfaces as `ChainUnavailable`, never
+as an answer: "I could not read the block" must not be mistaken for "the block is different", which
+is the only evidence on which a deposit may be orphaned.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import requests
 from django.conf import settings
 from eth_keys.backends.native.ecdsa import decompress_public_key
 from eth_keys.backends.native.jacobian import fast_add, fast_multiply
@@ -24,13 +30,13 @@ from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.exceptions import BlockNotFound, TransactionNotFound
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from common.money import usd_to_nanos
 
 NANOS_PER_BASE_UNIT = 1_000  # USDC: 6 decimals, 1e-6 USD per base unit
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
-RPC_TIMEOUT_SECONDS = 10
 ADDRESS_CHUNK = 200
 
 CHAIN_NAMES = {1: "Ethereum", 137: "Polygon", 8453: "Base"}
@@ -43,6 +49,10 @@ class CryptoConfigError(Exception):
 
 class ChainUnavailable(Exception):
     """The RPC failed or answered for a different chain; the scan tries again next time."""
+
+
+class RangeRefused(ChainUnavailable):
+    """The node refused an eth_getLogs range (too many results, too wide, or an error): try a smaller one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,26 @@ class ChainConfig:
     @property
     def reorg_window(self) -> int:
         return self.confirmations
+
+
+def crypto_settings_problems() -> list[str]:
+    """Configuration the scanner cannot work with, each as a sentence an operator can act on."""
+    problems = []
+    if int(settings.CRYPTO_MAX_BLOCK_RANGE) < 1:
+        problems.append(f"CRYPTO_MAX_BLOCK_RANGE must be at least 1 (it is {settings.CRYPTO_MAX_BLOCK_RANGE}).")
+    if int(settings.CRYPTO_RPC_TIMEOUT_SECONDS) < 1:
+        problems.append("CRYPTO_RPC_TIMEOUT_SECONDS must be at least 1.")
+    for chain_id, name in CHAIN_NAMES.items():
+        prefix = name.upper()
+        if int(settings.CRYPTO_CONFIRMATIONS.get(chain_id, 1)) < 1:
+            problems.append(f"{prefix}_CONFIRMATIONS must be at least 1.")
+        start = settings.CRYPTO_START_BLOCKS.get(chain_id)
+        if start is not None and int(start) < 0:
+            problems.append(f"{prefix}_START_BLOCK must be a block number (0 or more).")
+        for token in settings.CRYPTO_TOKENS.get(chain_id, []):
+            if not Web3.is_address(token):
+                problems.append(f"{prefix}_USDC_CONTRACTS: {token!r} is not a contract address.")
+    return problems
 
 
 def chain_configs() -> dict[int, ChainConfig]:
@@ -112,7 +142,14 @@ def web3_factory_install(factory: Callable[[int], Web3] | None) -> None:
 def _web3_for(config: ChainConfig) -> Web3:
     if _web3_factory is not None:
         return _web3_factory(config.chain_id)
-    w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+    # No provider-level retries: a failed call fails the scan step now, and the next scan retries it.
+    w3 = Web3(
+        Web3.HTTPProvider(
+            config.rpc_url,
+            request_kwargs={"timeout": int(settings.CRYPTO_RPC_TIMEOUT_SECONDS)},
+            exception_retry_configuration=None,
+        )
+    )
     if config.chain_id in POA_CHAINS:
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3
@@ -146,8 +183,21 @@ def _pad_topic(address: str) -> str:
     return "0x" + "0" * 24 + address.lower().removeprefix("0x")
 
 
+TransferCheck = Literal["ok", "gone", "unknown"]
+
+
+def _rpc_error(config: ChainConfig, what: str, exc: Exception) -> ChainUnavailable:
+    return ChainUnavailable(f"{config.name}: {what} failed: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+_TRANSPORT_ERRORS = (requests.exceptions.Timeout, requests.exceptions.ConnectionError)
+
+
 class ChainReader:
-    """A checked connection to one chain: every answer is from the configured chain id."""
+    """A checked connection to one chain: every answer is from the configured chain id.
+
+    Methods either answer from a successful read or raise `ChainUnavailable`.
+    """
 
     def __init__(self, config: ChainConfig) -> None:
         self.config = config
@@ -160,31 +210,45 @@ class ChainReader:
             raise ChainUnavailable(f"{config.name}: RPC answers chain id {actual}, expected {config.rpc_chain_id}")
 
     def head(self) -> int:
-        return int(self.w3.eth.block_number)
+        try:
+            return int(self.w3.eth.block_number)
+        except Exception as exc:
+            raise _rpc_error(self.config, "eth_blockNumber", exc) from exc
 
     def block_hash(self, number: int) -> str | None:
+        """The canonical hash at `number`, or None when the node positively has no such block yet."""
         try:
             block = self.w3.eth.get_block(number)
-        except Exception:
+        except BlockNotFound:
             return None
+        except Exception as exc:
+            raise _rpc_error(self.config, f"eth_getBlockByNumber({number})", exc) from exc
         return _hex(block["hash"])
 
     def transfer_logs(self, from_block: int, to_block: int, addresses: Iterable[str]) -> list[TransferLog]:
-        """USDC Transfer logs into `addresses`, from allow-listed token contracts only."""
+        """USDC Transfer logs into `addresses`, from allow-listed token contracts only.
+
+        Raises `RangeRefused` when the node answers the eth_getLogs call with an error (the caller
+        retries with a smaller range) and `ChainUnavailable` when it cannot be reached at all.
+        """
         wanted = sorted({a.lower() for a in addresses})
         if not wanted or not self.config.tokens or from_block > to_block:
             return []
         out: list[TransferLog] = []
         for start in range(0, len(wanted), ADDRESS_CHUNK):
             chunk = wanted[start : start + ADDRESS_CHUNK]
-            logs = self.w3.eth.get_logs(
-                {
-                    "fromBlock": from_block,
-                    "toBlock": to_block,
-                    "address": sorted(self.config.tokens),  # type: ignore[typeddict-item]
-                    "topics": [TRANSFER_TOPIC, None, [_pad_topic(a) for a in chunk]],
-                }
-            )
+            query = {
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "address": sorted(self.config.tokens),
+                "topics": [TRANSFER_TOPIC, None, [_pad_topic(a) for a in chunk]],
+            }
+            try:
+                logs = self.w3.eth.get_logs(query)  # type: ignore[arg-type]
+            except _TRANSPORT_ERRORS as exc:
+                raise _rpc_error(self.config, "eth_getLogs", exc) from exc
+            except Exception as exc:
+                raise RangeRefused(f"{self.config.name}: eth_getLogs {from_block}..{to_block} refused: {exc}") from exc
             out.extend(t for t in (self._decode(log, set(chunk)) for log in logs) if t is not None)
         return out
 
@@ -213,19 +277,27 @@ class ChainReader:
             amount_nanos=int.from_bytes(raw[:32], "big") * NANOS_PER_BASE_UNIT,
         )
 
-    def transfer_still_there(self, transfer_key: tuple[str, int], block_hash: str, to_address: str) -> bool:
-        """Re-read the receipt at finality: succeeded, same block, same allow-listed log to us."""
+    def transfer_check(self, transfer_key: tuple[str, int], block_hash: str, to_address: str) -> TransferCheck:
+        """Re-read the receipt at finality: succeeded, same block, same allow-listed log to us.
+
+        "ok": credit it. "gone": positive evidence it is not in the canonical chain as we saw it
+        (failed, moved to another block, the log differs). "unknown": no receipt from this node
+        although the block is still there (a lagging node behind a load balancer), so ask again later.
+        An RPC error raises `ChainUnavailable`.
+        """
         tx_hash, log_index = transfer_key
         try:
             receipt = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        except Exception:
-            return False
+        except TransactionNotFound:
+            return "unknown"
+        except Exception as exc:
+            raise _rpc_error(self.config, "eth_getTransactionReceipt", exc) from exc
         if int(receipt["status"]) != 1 or _hex(receipt["blockHash"]) != block_hash:
-            return False
+            return "gone"
         for log in receipt["logs"]:
             if int(log["logIndex"]) == log_index:
-                return self._decode(log, {to_address.lower()}) is not None
-        return False
+                return "ok" if self._decode(log, {to_address.lower()}) is not None else "gone"
+        return "gone"
 
 
 def chain_reader(chain_id: int) -> ChainReader:

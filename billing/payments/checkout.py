@@ -53,6 +53,8 @@ def topup_create_checkout(
         )
     except stripe_api.StripeCallError as exc:
         TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.FAILED, failure_reason=str(exc)[:500])
+        if exc.retryable:
+            raise PaymentError("Stripe is not answering right now; no payment was started. Try again shortly.") from exc
         raise PaymentError("The card payment could not be started. Please try again.") from exc
     TopUp.objects.filter(pk=topup.pk).update(stripe_session_id=session.id)
     topup.stripe_session_id = session.id

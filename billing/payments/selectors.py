@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from billing.models import AutoTopUpRule, CryptoDeposit, DepositAddress, TopUp
+from billing.models import AutoTopUpRule, ChainCursor, CryptoDeposit, DepositAddress, TopUp
 from billing.payments import stripe_api
 from organizations.models import Organization
 
@@ -27,3 +27,8 @@ def crypto_deposit_list(*, organization: Organization) -> QuerySet[CryptoDeposit
 
 def deposit_address_list(*, organization: Organization) -> QuerySet[DepositAddress]:
     return DepositAddress.objects.filter(organization=organization).order_by("chain_id")
+
+
+def chain_errors() -> dict[int, str]:
+    """Chains the scanner could not reach on its last try, with the error (not organization data)."""
+    return dict(ChainCursor.objects.exclude(last_error="").values_list("chain_id", "last_error"))

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs
 
 import stripe
 from django.conf import settings
+from stripe._base_address import BaseAddresses
 
 NANOS_PER_CENT = 10_000_000
 # The SDK rejects stale signatures only; a header dated far in the future is as suspicious.
 WEBHOOK_TOLERANCE_SECONDS = 300
-REQUEST_TIMEOUT_SECONDS = 20
 
 
 class StripeNotConfigured(Exception):
@@ -128,10 +128,16 @@ def _client() -> stripe.StripeClient:
     key = settings.STRIPE_SECRET_KEY
     if not key:
         raise StripeNotConfigured("Card payments are not configured.")
+    base: BaseAddresses = {"api": settings.STRIPE_API_BASE.rstrip("/")}
     if _installed_http_client is not None:
-        return stripe.StripeClient(key, http_client=_installed_http_client, max_network_retries=0)
+        return stripe.StripeClient(key, http_client=_installed_http_client, max_network_retries=0, base_addresses=base)
+    # One bounded try per call (no SDK retries): a user's checkout gets an answer within the timeout,
+    # and auto top-up decides itself how to retry (it looks the PaymentIntent up first).
     return stripe.StripeClient(
-        key, http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS), max_network_retries=2
+        key,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        max_network_retries=0,
+        base_addresses=base,
     )
 
 
@@ -228,6 +234,23 @@ def payment_intent_create_off_session(
         )
     )
     return OffSessionCharge(payment_intent_id=intent.id, succeeded=intent.status == "succeeded", status=intent.status)
+
+
+def payment_intent_find(*, customer_id: str, topup_id: str, created_after: int) -> OffSessionCharge | None:
+    """The PaymentIntent an auto top-up attempt created, if Stripe has one (found by its metadata).
+
+    Listing by customer is read-after-write consistent, unlike the search API, so an intent whose
+    create call answered 500 or timed out is found here if it exists.
+    """
+    params: dict[str, Any] = {"customer": customer_id, "created": {"gte": created_after}, "limit": 100}
+    page = _call(lambda: _client().v1.payment_intents.list(params=cast(Any, params)))
+    for intent in page.data:
+        metadata = intent.metadata.to_dict() if intent.metadata is not None else {}
+        if metadata.get("topup_id") == topup_id:
+            return OffSessionCharge(
+                payment_intent_id=intent.id, succeeded=intent.status == "succeeded", status=intent.status
+            )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

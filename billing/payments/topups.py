@@ -27,6 +27,7 @@ from billing.models import AutoTopUpRule, LedgerAccount, LedgerEntry, StripeEven
 from billing.payments import stripe_api
 from billing.payments.quotes import CENT_NANOS, PaymentError
 from common.money import usd_to_nanos
+from organizations.audit import audit_record
 from organizations.models import Organization
 
 Kind = LedgerAccount.Kind
@@ -87,6 +88,7 @@ def topup_refund_record(topup: TopUp, cumulative_nanos: int, charge: stripe_api.
     credit_target, _ = _split(topup, cumulative)
     credit_delta = credit_target - topup.credit_reversed_nanos
     org = topup.organization
+    before = {"refunded_nanos": topup.refunded_nanos, "credit_reversed_nanos": topup.credit_reversed_nanos}
     ledger_post(
         idempotency_key=f"refund:{topup.public_id}:{cumulative}",
         kind=LedgerEntry.Kind.REFUND,
@@ -100,6 +102,10 @@ def topup_refund_record(topup: TopUp, cumulative_nanos: int, charge: stripe_api.
     )
     topup.refunded_nanos, topup.credit_reversed_nanos = cumulative, credit_target
     topup.save(update_fields=["refunded_nanos", "credit_reversed_nanos", "receipt_url"])
+    after = {"refunded_nanos": cumulative, "credit_reversed_nanos": credit_target}
+    audit_record(
+        organization=org, action="refund.recorded", target=f"top-up {topup.public_id}", before=before, after=after
+    )
     return APPLIED
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -70,15 +71,25 @@ def payment_event_apply(event: stripe_api.WebhookEvent) -> StripeEvent:
     return row
 
 
+# Refund and dispute events are replayed when their payment is applied, whether they were deferred
+# or ignored as unrelated (an unknown payment intent can still turn out to be ours).
+_AFTER_PAYMENT = frozenset({"charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
+_REPLAYABLE = [StripeEvent.Outcome.DEFERRED, StripeEvent.Outcome.IGNORED]
+# Stripe stops redelivering after about 3 days; a deferred event still unmatched then is not ours.
+DEFERRED_MAX_AGE = timedelta(days=3)
+
+
 def payment_events_replay_deferred(payment_intent_id: str) -> None:
     """Apply the refund and dispute events that arrived before the payment, oldest first."""
+    if not payment_intent_id:
+        return
     for row in StripeEvent.objects.filter(
-        payment_intent_id=payment_intent_id, outcome=StripeEvent.Outcome.DEFERRED
+        payment_intent_id=payment_intent_id, outcome__in=_REPLAYABLE, type__in=_AFTER_PAYMENT
     ).order_by("stripe_created", "id"):
         event = stripe_api.webhook_event_from_dict(row.payload)
         with transaction.atomic():
             locked = StripeEvent.objects.select_for_update().get(pk=row.pk)
-            if locked.outcome != StripeEvent.Outcome.DEFERRED:
+            if locked.outcome not in _REPLAYABLE:
                 continue
             result = _dispatch(event)
             locked.outcome, locked.note, locked.processed_at = result.outcome, result.note[:500], timezone.now()
@@ -108,11 +119,23 @@ def _dispatch(event: stripe_api.WebhookEvent) -> Outcome:
     return Outcome(StripeEvent.Outcome.IGNORED, "not an event we act on")
 
 
+def payment_events_expire_deferred() -> int:
+    """Deferred events whose payment never became a top-up of ours within Stripe's retry horizon: ignored."""
+    return StripeEvent.objects.filter(
+        outcome=StripeEvent.Outcome.DEFERRED, received_at__lt=timezone.now() - DEFERRED_MAX_AGE
+    ).update(outcome=StripeEvent.Outcome.IGNORED, note="no top-up of ours was paid with this payment intent")
+
+
 def _with_topup(event: stripe_api.WebhookEvent, apply: Callable[[TopUp], Outcome]) -> Outcome:
     pi = event.payment_intent_id
     topup = TopUp.objects.select_for_update().filter(stripe_payment_intent_id=pi).first() if pi else None
-    if topup is None or topup.status != TopUp.Status.PAID:
+    if topup is None:
+        # Our pending top-ups learn their payment intent only when paid; with none pending, it is not ours.
+        if not TopUp.objects.filter(status=TopUp.Status.PENDING, stripe_payment_intent_id__isnull=True).exists():
+            return Outcome(StripeEvent.Outcome.IGNORED, f"payment intent {pi!r} is not a top-up of ours")
         return Outcome(StripeEvent.Outcome.DEFERRED, f"no paid top-up for payment intent {pi!r} yet")
+    if topup.status != TopUp.Status.PAID:
+        return Outcome(StripeEvent.Outcome.DEFERRED, f"top-up for payment intent {pi!r} is {topup.status}")
     return apply(topup)
 
 
@@ -170,3 +193,55 @@ def _intent_failed(intent: stripe_api.PaymentIntentInfo) -> Outcome:
     if topup.source == TopUp.Source.AUTO:
         auto_topup_fail(topup, intent.error_message or "The card was declined.")
     return APPLIED
+
+
+# --- operator actions (admin) ------------------------------------------------------------------
+
+
+def payment_event_retry(*, event_row_id: int, actor: str) -> StripeEvent:
+    """Apply a stored rejected, deferred, ignored or dismissed event again (after a fix, say)."""
+    with transaction.atomic():
+        row = StripeEvent.objects.select_for_update().get(pk=event_row_id)
+        if row.outcome == StripeEvent.Outcome.APPLIED:
+            return row
+        result = _dispatch(stripe_api.webhook_event_from_dict(row.payload))
+        row.outcome, row.processed_at = result.outcome, timezone.now()
+        row.note = f"retried by {actor}: {result.note}"[:500]
+        row.save(update_fields=["outcome", "note", "processed_at"])
+    if row.outcome == StripeEvent.Outcome.APPLIED and row.type in _PAYING_EVENTS:
+        payment_events_replay_deferred(row.payment_intent_id)
+    return row
+
+
+def payment_event_dismiss(*, event_row_id: int, actor: str) -> bool:
+    return bool(
+        StripeEvent.objects.filter(pk=event_row_id)
+        .exclude(outcome=StripeEvent.Outcome.APPLIED)
+        .update(outcome=StripeEvent.Outcome.DISMISSED, note=f"dismissed by {actor}", processed_at=timezone.now())
+    )
+
+
+def payment_event_credit(*, event_row_id: int, actor: str) -> StripeEvent:
+    """A rejected paying event an operator checked in Stripe's dashboard: credit its top-up as a payment.
+
+    The amounts are our top-up's (what the customer was quoted), as for any paid top-up.
+    """
+    with transaction.atomic():
+        row = StripeEvent.objects.select_for_update().get(pk=event_row_id)
+        if row.outcome != StripeEvent.Outcome.REJECTED or row.type not in _PAYING_EVENTS:
+            raise ValueError("Only a rejected payment event can be credited as a payment.")
+        event = stripe_api.webhook_event_from_dict(row.payload)
+        topup = None
+        if event.session is not None:
+            topup = TopUp.objects.select_for_update().filter(stripe_session_id=event.session.id).first()
+            topup = topup or _topup_from_metadata(event.session.metadata)
+        elif event.payment_intent is not None:
+            topup = _topup_from_metadata(event.payment_intent.metadata)
+        if topup is None:
+            raise ValueError("The event names no top-up of ours.")
+        topup_fulfil(topup, payment_intent_id=event.payment_intent_id)
+        row.outcome, row.processed_at = StripeEvent.Outcome.APPLIED, timezone.now()
+        row.note = f"credited as a payment by {actor}"
+        row.save(update_fields=["outcome", "note", "processed_at"])
+    payment_events_replay_deferred(event.payment_intent_id)
+    return row

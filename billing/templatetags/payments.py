@@ -14,6 +14,7 @@ from billing.payments.crypto import crypto_chains
 from billing.payments.selectors import (
     auto_topup_rule_get,
     card_payments_configured,
+    chain_errors,
     crypto_deposit_list,
     deposit_address_list,
     topup_list,
@@ -29,6 +30,7 @@ class ChainRow:
     name: str
     confirmations: int
     address: DepositAddress | None
+    unavailable: bool = False
 
 
 @register.filter
@@ -49,8 +51,10 @@ def payments_panel(context: template.Context) -> dict[str, Any]:
     organization = context["organization"]
     membership = context.get("membership")
     addresses = {a.chain_id: a for a in deposit_address_list(organization=organization)}
+    down = chain_errors()
     chains = [
-        ChainRow(cid, CHAIN_NAMES[cid], cfg.confirmations, addresses.get(cid)) for cid, cfg in crypto_chains().items()
+        ChainRow(cid, CHAIN_NAMES[cid], cfg.confirmations, addresses.get(cid), cid in down)
+        for cid, cfg in crypto_chains().items()
     ]
     needed = {c.chain_id: c.confirmations for c in chains}
     deposits = list(crypto_deposit_list(organization=organization)[:50])

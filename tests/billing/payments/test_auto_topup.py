@@ -92,20 +92,6 @@ def test_it_pauses_the_rule_with_a_clear_notice_when_the_card_is_declined(
     assert auto_topup_check() == 0 and len(fake_stripe.calls) == 1
 
 
-def test_it_retries_an_unanswered_attempt_with_the_same_key_and_never_two_at_once(
-    triad: Triad, fake_stripe: FakeStripeApi
-) -> None:
-    _rule(triad)
-    fake_stripe.next_error = (500, {"error": {"type": "api_error", "message": "try again"}})
-    first = auto_topup_run(organization_id=triad.org.pk)
-    assert first is not None and first.status == TopUp.Status.PENDING
-    second = auto_topup_run(organization_id=triad.org.pk)
-    assert second is not None and second.pk == first.pk and second.status == TopUp.Status.PAID
-    keys = {c.headers["Idempotency-Key"] for c in fake_stripe.calls}
-    assert keys == {f"autotopup:{first.public_id}"} and len(fake_stripe.calls) == 2
-    assert TopUp.objects.count() == 1 and org_balance_nanos(triad.org) == usd_to_nanos(20)
-
-
 def test_it_fails_the_attempt_when_the_bank_asks_for_authentication(triad: Triad, fake_stripe: FakeStripeApi) -> None:
     _rule(triad)
     fake_stripe.intent_status = "requires_action"

@@ -16,7 +16,7 @@ from billing.ledger import org_balance_nanos
 from billing.models import CryptoDeposit, DepositAddress, LedgerAccount, LedgerEntry
 from billing.payments import chain
 from billing.payments.crypto import CryptoError, crypto_scan_chain, deposit_address_get_or_create
-from billing.payments.tasks import crypto_scan
+from billing.payments.tasks import crypto_scan_chain_task
 from common.money import usd_to_nanos
 from tests.billing.payments.support import FIXTURES
 from tests.support import Triad
@@ -98,7 +98,7 @@ def test_it_credits_a_deposit_once_after_finality_and_not_before(triad: Triad, e
     crypto_scan_chain(chain_id=BASE)
     assert org_balance_nanos(triad.org) == 0
     _mine(evm, 1)
-    assert crypto_scan() == 1  # the beat task itself
+    assert crypto_scan_chain_task(BASE) == 1  # the per-chain task itself
     deposit.refresh_from_db()
     assert deposit.status == CryptoDeposit.Status.CREDITED
     # $100 in, 5% fee: $95 of credit.

@@ -177,10 +177,23 @@ def test_it_applies_a_refund_delivered_before_the_payment_once_the_payment_arriv
 
 
 def test_it_lets_a_refund_drive_the_balance_negative_after_credit_was_spent(triad: Triad, deliver: Deliver) -> None:
+    from django.utils import timezone
+
     from billing.ledger import Leg, ledger_post
+    from billing.models import Generation
 
     topup = _topup(triad)
     deliver(_completed(topup))
+    # The spend as settlement records it (a generation and its usage entry), so ledger_verify agrees.
+    Generation.objects.create(
+        generation_id="gen-test",
+        organization=triad.org,
+        model="m",
+        provider_slug="p",
+        provider_name="P",
+        cost_nanos=usd_to_nanos(8),
+        created_at=timezone.now(),
+    )
     ledger_post(
         idempotency_key="usage:test",
         kind=LedgerEntry.Kind.USAGE,

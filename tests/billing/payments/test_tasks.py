@@ -18,6 +18,7 @@ def _queue(task_name: str) -> str:
 
 def test_it_routes_payment_tasks_to_the_payments_queue_and_settlement_to_billing() -> None:
     assert _queue("payments.crypto_scan") == "payments"
+    assert _queue("payments.crypto_scan_chain") == "payments"
     assert _queue("payments.auto_topup_check") == "payments"
     assert _queue("billing.settle_usage") == "billing"
     assert _queue("billing.reservations_expire") == "billing"
