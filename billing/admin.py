@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from billing.ledger import org_balance_nanos
-from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
+from billing.models import Generation, LedgerAccount, LedgerEntry, Posting, UsageDeadLetter
 from common.money import nanos_to_usd, usd_to_nanos
 from billing.services import CreditsError, credits_grant, credits_revoke
 from organizations.admin import OrganizationAdmin
@@ -122,6 +122,39 @@ class GenerationAdmin(AppendOnlyAdmin):
     @admin.display(description="Cost", ordering="cost_nanos")
     def cost(self, obj: Generation) -> str:
         return _usd(obj.cost_nanos)
+
+
+@admin.register(UsageDeadLetter)
+class UsageDeadLetterAdmin(AppendOnlyAdmin):
+    """Usage events settlement could not post; `manage.py usage_deadletter_retry` posts them after a fix."""
+
+    list_display = [
+        "generation_id",
+        "organization_id",
+        "charge",
+        "attempts",
+        "created_at",
+        "resolved_at",
+        "short_error",
+    ]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["generation_id", "error"]
+    exclude = ["payload"]
+    readonly_fields = ["event"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Charge", ordering="charge_nanos")
+    def charge(self, obj: UsageDeadLetter) -> str:
+        return _usd(obj.charge_nanos)
+
+    @admin.display(description="Error")
+    def short_error(self, obj: UsageDeadLetter) -> str:
+        return obj.error[:120]
+
+    @admin.display(description="Event")
+    def event(self, obj: UsageDeadLetter) -> str:
+        # Shown escaped (repr): the payload may hold exactly the bytes that made it fail.
+        return repr(bytes(obj.payload))[:5000]
 
 
 # --- Grant / revoke credits ------------------------------------------------------------------

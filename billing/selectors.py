@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Aggregate, Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDay
 
 from billing.models import Generation, LedgerAccount, LedgerEntry, Posting
+from organizations.models import Organization
 
 USAGE = LedgerEntry.Kind.USAGE
 NON_USAGE_KINDS = [kind for kind in LedgerEntry.Kind.values if kind != USAGE]
@@ -98,6 +100,17 @@ def orgs_with_credit_changes_since(since: datetime) -> list[int]:
     return sorted(set(entries.values_list("organization_id", flat=True)))
 
 
+def usage_posted_by_org() -> dict[int, int]:
+    """{org id: usage charged to its credits on the ledger} (positive nanos), for reconciliation."""
+    posted = (
+        Posting.objects.filter(entry__kind=USAGE, account__kind=LedgerAccount.Kind.ORG_CREDITS)
+        .values_list("account__organization_id")
+        .annotate(total=Sum("amount_nanos"))
+        .order_by()
+    )
+    return {org: -(total or 0) for org, total in posted}
+
+
 def usage_mismatches() -> list[tuple[int, int, int]]:
     """Organizations whose generations' charges differ from their usage postings: (org, generations, ledger)."""
     charged = dict(Generation.objects.values_list("organization_id").annotate(total=Sum("cost_nanos")).order_by())
@@ -113,3 +126,55 @@ def usage_mismatches() -> list[tuple[int, int, int]]:
         for org in orgs
         if (charged.get(org) or 0) != -(posted.get(org) or 0)
     ]
+
+
+HISTORY_DAYS_PER_PAGE = 14
+
+
+@dataclass(frozen=True, slots=True)
+class CreditLine:
+    label: str  # the entry kind
+    memo: str
+    entries: int
+    net_nanos: int  # negative is a debit
+
+
+@dataclass(frozen=True, slots=True)
+class CreditDay:
+    """One UTC day of an organization's credit history: each grant, top-up or refund on its own line,
+    and the day's usage as one line (a busy day has thousands of usage entries)."""
+
+    day: datetime
+    lines: list[CreditLine]
+
+
+def credit_history_days(*, organization: Organization, page: int, now: datetime) -> tuple[list[CreditDay], bool]:
+    """Page `page` (1 = the latest `HISTORY_DAYS_PER_PAGE` UTC days) of the credit history, newest day
+    first, and whether older entries exist. Pages are fixed spans of days, so a page costs two range
+    queries however long the history is (days without entries are left out)."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    until = today + timedelta(days=1) - timedelta(days=HISTORY_DAYS_PER_PAGE * (page - 1))
+    since = until - timedelta(days=HISTORY_DAYS_PER_PAGE)
+    postings = Posting.objects.filter(account__kind=LedgerAccount.Kind.ORG_CREDITS, account__organization=organization)
+    in_range = postings.filter(entry__created_at__gte=since, entry__created_at__lt=until)
+    labels = dict(LedgerEntry.Kind.choices)
+    lines: list[tuple[datetime, CreditLine]] = []
+    usage = (
+        in_range.filter(entry__kind=USAGE)
+        .annotate(day=TruncDay("entry__created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(n=Count("id"), net=Sum("amount_nanos"))
+        .order_by()
+    )
+    lines += [(row["day"], CreditLine(str(labels[USAGE]), "", row["n"], row["net"])) for row in usage]
+    others = in_range.exclude(entry__kind=USAGE).select_related("entry").order_by("-entry__created_at", "-entry_id")
+    for posting in others:
+        entry = posting.entry
+        day = entry.created_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        lines.append((day, CreditLine(str(labels.get(entry.kind, entry.kind)), entry.memo, 1, posting.amount_nanos)))
+    days: dict[datetime, list[CreditLine]] = {}
+    # Newest day first; within a day usage sorts last, the other lines are the ones a reader looks for.
+    for day, line in sorted(lines, key=lambda item: (-item[0].timestamp(), item[1].label == labels[USAGE])):
+        days.setdefault(day, []).append(line)
+    older = postings.filter(entry__created_at__lt=since).exists()
+    return [CreditDay(day, day_lines) for day, day_lines in days.items()], older

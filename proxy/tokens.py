@@ -9,7 +9,8 @@ and sizes middle-out. We never download a tokenizer. The rule, documented in doc
 * an image costs 765 tokens (a 1024x1024 image at high detail in OpenAI's tiling); a file, audio
   or video part costs 1,000 tokens, since its real size depends on decoding we do not do here.
 
-Billing never uses these numbers: providers report the real counts.
+Billing never uses these numbers: providers report the real counts. The credit hold uses
+`prompt_tokens_bound` instead, an upper bound for any tokenizer (docs/billing-policy.md).
 """
 
 from __future__ import annotations
@@ -81,4 +82,56 @@ def count_images(messages: Iterable[Mapping[str, Any]]) -> int:
         content = message.get("content") if isinstance(message, Mapping) else None
         if isinstance(content, list):
             total += sum(1 for p in content if isinstance(p, Mapping) and p.get("type") == "image_url")
+    return total
+
+
+# --- The hold's upper bound ---------------------------------------------------------------------
+# Every tokenizer in use is byte-level BPE or SentencePiece with byte fallback: a token covers at
+# least one UTF-8 byte of the text, so the text's byte count bounds its tokens. What the text does
+# not show (chat-template framing, the tool-definition wrapper, a word-initial marker token) gets a
+# fixed allowance per message and per tool; an image is bounded by the largest per-image count a
+# provider charges. The bound is capped at the endpoint's context length by the caller.
+MESSAGE_BOUND_TOKENS = 16
+TOOL_BOUND_TOKENS = 32
+# The largest per-image count of a served model family at its largest accepted size (Qwen-VL's
+# dynamic resolution tops out at 16,384; OpenAI, Anthropic and Gemini stay under 2,500).
+IMAGE_BOUND_TOKENS = 16_384
+REQUEST_BOUND_TOKENS = 64  # the template's own start/end and the generation prompt
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _value_bound(value: object) -> int:
+    """Bytes of every string (and key) in a JSON value; media parts by their own rule."""
+    if isinstance(value, str):
+        return _bytes(value)
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if kind == "image_url" or kind == "image":
+            return IMAGE_BOUND_TOKENS
+        total = sum(_bytes(str(k)) + _value_bound(v) for k, v in value.items())
+        if kind in _MEDIA_PART_TYPES:
+            # Inline media is bounded by its (base64) bytes like text; a URL by the media allowance.
+            return max(total, MEDIA_TOKENS)
+        return total
+    if isinstance(value, list | tuple):
+        return sum(_value_bound(v) for v in value)
+    if value is None:
+        return 0
+    return len(str(value))
+
+
+def prompt_tokens_bound(body: Mapping[str, Any]) -> int:
+    """At least as many prompt tokens as any provider can count for this request (see above)."""
+    messages = body.get("messages")
+    total = REQUEST_BOUND_TOKENS
+    if isinstance(messages, list):
+        total += sum(MESSAGE_BOUND_TOKENS + _value_bound(m) for m in messages)
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        total += sum(TOOL_BOUND_TOKENS + _value_bound(t) for t in tools)
+    # A JSON schema for structured output is sent to the model as prompt text by several providers.
+    total += _value_bound(body.get("response_format"))
     return total

@@ -59,7 +59,7 @@ def get_gate() -> RedisGate | MemoryGate:
     """The per-process gate: Redis-backed when REDIS_URL is set, else the embedded in-process one."""
     if configured():
         return RedisGate(settings.REDIS_URL)
-    return MemoryGate(settle=_embedded.get("settle"))
+    return MemoryGate(settle=_embedded.get("settle"), counters_file=settings.GATE_COUNTERS_FILE)
 
 
 def usage_queue() -> UsageQueue:

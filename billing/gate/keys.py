@@ -12,14 +12,14 @@ from collections.abc import Iterable
 ORG_PREFIX = "gate:o:"  # hash: cin, ver, bought, spent, res, uns, ld (the org's credit mirror)
 KEY_PREFIX = "gate:k:"  # hash: res, ld (the key's open holds; loaded marker)
 SETTLED_PREFIX = "gate:s:"  # string per generation id: its unsettled charge was already subtracted
-FREE_MINUTE_PREFIX = "gate:fm:"  # counter: free-model requests of a key in one minute
+FREE_MINUTE_PREFIX = "gate:fm:"  # zset: a key's free-model requests in the last minute (a sliding window)
 RESERVATIONS = "gate:rs"  # hash: reservation id -> "org_id|key_hash|org_hold|key_hold"
 DEADLINES = "gate:rz"  # zset: reservation id by the unix second its hold expires
 STREAM = "gate:q"  # stream: finished requests waiting for settlement
 
 WINDOW_TTL = 40 * 86400  # a monthly usage window must outlive its month
 BYOK_COUNTER_TTL = 40 * 86400  # the monthly BYOK request counter, likewise
-FREE_MINUTE_TTL = 61
+FREE_WINDOW_MS = 60_000  # the free-model per-minute limit counts the last 60 s, not a calendar minute
 FREE_DAY_TTL = 2 * 86400  # a UTC day plus slack for clocks
 
 
@@ -40,8 +40,9 @@ def usage_windows(key_hash: str, windows: Iterable[str]) -> list[str]:
     return [usage_window(key_hash, w) for w in windows]
 
 
-def free_minute(key_hash: str, minute: int) -> str:
-    return f"{FREE_MINUTE_PREFIX}{key_hash}:{minute}"
+def free_minute(key_hash: str) -> str:
+    """A key's admitted free-model requests of the last FREE_WINDOW_MS, scored by admission time (ms)."""
+    return f"{FREE_MINUTE_PREFIX}{key_hash}"
 
 
 def free_day(org_id: int, day: str) -> str:

@@ -7,18 +7,23 @@ live in memory; `billing.gate.get_gate()` picks this gate when REDIS_URL is empt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
+import os
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.db import connections
 
 from billing.gate import keys, rules
 from billing.gate.contract import ADMITTED, Admission, KeyState
+from billing.gate.lease import LeaseKeeper
 from billing.gate.queue import MemoryQueue, UsageQueue
 from billing.selectors import OrgLedgerSnapshot, UsageWindows, key_settled_usage, org_ledger_snapshot
 from billing.usage import UsageEvent
@@ -61,8 +66,12 @@ class MemoryGate:
     finished event is settled in a thread by the same code the Celery worker runs, so `make run`
     needs no worker; without it, events wait in `queue()` for whoever settles them."""
 
-    def __init__(self, *, settle: Settle | None = None) -> None:
+    def __init__(self, *, settle: Settle | None = None, counters_file: Path | None = None) -> None:
         self._settle = settle
+        # The free-model daily and BYOK monthly counters exist nowhere else: with a file they survive
+        # a restart of `make run` (saved after each settlement, at most once a second).
+        self._counters_file = counters_file
+        self._counters_saved_at = 0.0
         self._lock = threading.Lock()
         self._settle_lock = threading.Lock()
         self._orgs: defaultdict[int, _OrgMirror] = defaultdict(_OrgMirror)
@@ -70,9 +79,12 @@ class MemoryGate:
         self._key_res: defaultdict[str, int] = defaultdict(int)
         self._win: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._counts: defaultdict[str, int] = defaultdict(int)
+        self._recent: defaultdict[str, deque[int]] = defaultdict(deque)  # free requests' ms, per key (sliding)
         self._holds: dict[str, _Hold] = {}
         self._finished: dict[str, int] = {}
         self._queue = MemoryQueue(self._settled, max_ids=MEMORY_GATE_MAX_IDS)
+        self.leases = LeaseKeeper(self._renew_leases, lambda: rules.Limits.current().reservation_ttl_s)
+        self._counts.update(self._load_counters())
 
     async def admit(
         self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
@@ -87,7 +99,11 @@ class MemoryGate:
         )
         with self._lock:
             verdict = self._decide(reservation_id, key, hold, is_free, at, limits)
-        return ADMITTED if verdict.name == "ok" else rules.refusal(verdict, hold.org, at, limits)
+        if verdict.name != "ok":
+            return rules.refusal(verdict, hold.org, at, limits)
+        if not is_free:
+            self.leases.track(reservation_id)
+        return ADMITTED
 
     def _decide(
         self, rid: str, key: KeyState, hold: rules.Hold, is_free: bool, at: float, limits: rules.Limits
@@ -95,7 +111,10 @@ class MemoryGate:
         if rid in self._holds:
             return rules.OK
         org, p = self._orgs[key.org_id], rules.Periods.at(at)
-        minute, day = keys.free_minute(key.key_hash, p.minute), keys.free_day(key.org_id, p.day)
+        day, now_ms = keys.free_day(key.org_id, p.day), int(at * 1000)
+        recent = self._recent[keys.free_minute(key.key_hash)]
+        while recent and recent[0] <= now_ms - keys.FREE_WINDOW_MS:
+            recent.popleft()
         u, b = self._win[keys.usage_window(key.key_hash, p.for_reset(key.limit_reset))]
         verdict = rules.admit_verdict(
             balance=org.credits_in - org.spent,
@@ -103,17 +122,19 @@ class MemoryGate:
             purchased=org.purchased,
             is_free=is_free,
             hold=hold,
-            free_used_minute=self._counts[minute],
+            free_used_minute=len(recent),
             free_used_day=self._counts[day],
             limit_nanos=key.limit_nanos,
             key_used=u + (b if key.include_byok_in_limit else 0),
             key_reserved=self._key_res[key.key_hash],
             limits=limits,
         )
+        if verdict.name == "rpm":
+            return verdict._replace(extra=(recent[0] if recent else now_ms) + keys.FREE_WINDOW_MS)
         if verdict.name != "ok":
             return verdict
         if is_free:
-            self._counts[minute] += 1
+            recent.append(now_ms)
             self._counts[day] += 1
         else:
             org.reserved += hold.org
@@ -127,13 +148,17 @@ class MemoryGate:
         if mask & 2:
             self.key_usage(key.key_id, key.key_hash)
 
-    def _release(self, rid: str) -> None:
+    def _release(self, rid: str) -> int:
+        """Drop the hold; returns the organization hold it released, or -1 (lua/release.lua's contract)."""
         found = self._holds.pop(rid, None)
-        if found is not None:
-            self._orgs[found.org_id].reserved -= found.hold.org
-            self._key_res[found.key_hash] -= found.hold.key
+        if found is None:
+            return -1
+        self._orgs[found.org_id].reserved -= found.hold.org
+        self._key_res[found.key_hash] -= found.hold.key
+        return found.hold.org
 
     async def finish(self, *, reservation_id: str, key: KeyState, event: UsageEvent | None) -> int:
+        self.leases.untrack(reservation_id)
         with self._lock:
             charged = self._finish(reservation_id, key, event)
         if event is not None and self._settle is not None:
@@ -143,7 +168,7 @@ class MemoryGate:
     def _finish(self, rid: str, key: KeyState, event: UsageEvent | None) -> int:
         if rid in self._finished:
             return self._finished[rid]
-        self._release(rid)
+        held = self._release(rid)
         if event is None:
             self._finished[rid] = 0
             return 0
@@ -154,7 +179,7 @@ class MemoryGate:
             byok_counter = keys.byok_month(event.organization_id, p.month)
             self._counts[byok_counter] += 1
             count = self._counts[byok_counter]
-        charge = terms.amount(count)
+        charge = terms.amount(count, held)
         org = self._orgs[event.organization_id]
         org.spent += charge
         org.unsettled += charge
@@ -172,11 +197,18 @@ class MemoryGate:
         if len(self._finished) > MEMORY_GATE_MAX_IDS:
             for old in list(self._finished)[: len(self._finished) // 2]:
                 del self._finished[old]
-        if len(self._counts) > MEMORY_GATE_MAX_IDS:
-            minute = f":{rules.Periods.at(rules.now()).minute}"
-            stale = [n for n in self._counts if n.startswith(keys.FREE_MINUTE_PREFIX) and not n.endswith(minute)]
-            for name in stale:
-                del self._counts[name]
+        if len(self._recent) > MEMORY_GATE_MAX_IDS:
+            cutoff = int(rules.now() * 1000) - keys.FREE_WINDOW_MS
+            for name in [n for n, times in self._recent.items() if not times or times[-1] <= cutoff]:
+                del self._recent[name]
+
+    async def _renew_leases(self, rids: list[str], lease_s: float) -> int:
+        deadline = rules.now() + lease_s
+        with self._lock:
+            held = [rid for rid in rids if rid in self._holds]
+            for rid in held:
+                self._holds[rid] = dataclasses.replace(self._holds[rid], deadline=deadline)
+        return len(held)
 
     def settle_in_thread(self) -> None:
         if self._settle is None:
@@ -188,6 +220,32 @@ class MemoryGate:
                 log.exception("embedded settlement failed; the events stay queued")
             finally:
                 connections.close_all()
+            self.save_counters()
+
+    def _load_counters(self) -> dict[str, int]:
+        """This period's counters from the file (other days' and months' are dropped)."""
+        if self._counters_file is None or not self._counters_file.exists():
+            return {}
+        try:
+            saved = json.loads(self._counters_file.read_text())
+        except (OSError, ValueError):
+            log.warning("ignoring unreadable gate counters in %s", self._counters_file)
+            return {}
+        p = rules.Periods.at(rules.now())
+        current = {name for name in saved if name.endswith((f":{p.day}", f":{p.month}"))}
+        return {name: int(saved[name]) for name in current if name.startswith(("gate:fd:", "gate:bq:"))}
+
+    def save_counters(self, *, force: bool = False) -> None:
+        at = rules.now()
+        if self._counters_file is None or (not force and at - self._counters_saved_at < 1.0):
+            return
+        with self._lock:
+            snapshot = {k: v for k, v in self._counts.items() if k.startswith(("gate:fd:", "gate:bq:"))}
+        self._counters_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._counters_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        os.replace(tmp, self._counters_file)  # atomic: a crash mid-write leaves the previous file
+        self._counters_saved_at = at
 
     def queue(self) -> UsageQueue:
         return self._queue
@@ -238,6 +296,17 @@ class MemoryGate:
 
     def free_requests_today(self, org_id: int) -> int:
         return self._counts[keys.free_day(org_id, rules.Periods.at(rules.now()).day)]
+
+    def usage_counters(self) -> dict[int, tuple[int, int]]:
+        with self._lock:
+            return {org_id: (o.spent, o.unsettled) for org_id, o in self._orgs.items() if o.loaded}
+
+    def queued_charges(self) -> dict[int, int]:
+        totals: dict[int, int] = {}
+        for item in self._queue.waiting():
+            org = item.event.organization_id
+            totals[org] = totals.get(org, 0) + item.charge_nanos
+        return totals
 
     def expire_reservations(self, now: float | None = None, limit: int = 1000) -> int:
         cutoff = now or rules.now()

@@ -44,6 +44,11 @@ class UsageQueue(Protocol):
 
     def ack(self, items: list[QueuedEvent]) -> None: ...
 
+    def drop(self, items: list[QueuedEvent]) -> None:
+        """Take dead-lettered events off the queue WITHOUT settling them: their charge stays unsettled
+        in the gate until `ack` (after a successful retry) lowers it, once per generation."""
+        ...
+
 
 def encode(event: UsageEvent) -> bytes:
     """The EVENT_FIELD payload finish() appends (the charge goes in CHARGE_FIELD, decided in the script)."""
@@ -105,6 +110,15 @@ class RedisStreamQueue:
             args += [item.msg_id, item.event.generation_id, item.event.organization_id, item.charge_nanos]
         self._ack(keys=[keys.STREAM], args=args)
 
+    def drop(self, items: list[QueuedEvent]) -> None:
+        if not items:
+            return
+        ids = [item.msg_id for item in items]
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(keys.STREAM, GROUP, *ids)
+        pipe.xdel(keys.STREAM, *ids)
+        pipe.execute()
+
 
 class MemoryQueue:
     """The embedded gate's queue, in one process: the stream's claim/ack contract over a deque.
@@ -149,3 +163,13 @@ class MemoryQueue:
                     del self._settled[old]
         for item in fresh:
             self._on_settled(item.event.organization_id, item.charge_nanos)
+
+    def waiting(self) -> list[QueuedEvent]:
+        """Queued and claimed-but-unacked events (for reconciliation)."""
+        with self._lock:
+            return [*self._queued, *self._pending.values()]
+
+    def drop(self, items: list[QueuedEvent]) -> None:
+        with self._lock:
+            for item in items:
+                self._pending.pop(item.msg_id, None)

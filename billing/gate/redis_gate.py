@@ -17,7 +17,8 @@ from django.conf import settings
 
 from billing.gate import keys, rules, scripts
 from billing.gate.contract import ADMITTED, Admission, KeyState
-from billing.gate.queue import CHARGE_FIELD, EVENT_FIELD, RedisStreamQueue, UsageQueue, encode
+from billing.gate.lease import LeaseKeeper
+from billing.gate.queue import CHARGE_FIELD, EVENT_FIELD, RedisStreamQueue, UsageQueue, decode, encode
 from billing.selectors import OrgLedgerSnapshot, UsageWindows, key_settled_usage, org_ledger_snapshot
 from billing.usage import UsageEvent
 from common.redis import async_redis, async_script, script, sync_redis
@@ -38,6 +39,7 @@ class RedisGate:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _AsyncScript]] = (
             weakref.WeakKeyDictionary()
         )
+        self.leases = LeaseKeeper(self._renew_leases, lambda: rules.Limits.current().reservation_ttl_s)
 
     def _script(self, name: str) -> _AsyncScript:
         # Async clients are bound to the loop that created them (tests run several loops).
@@ -61,7 +63,7 @@ class RedisGate:
             keys.org(key.org_id),
             keys.key(key.key_hash),
             keys.usage_window(key.key_hash, p.for_reset(key.limit_reset)),
-            keys.free_minute(key.key_hash, p.minute),
+            keys.free_minute(key.key_hash),
             keys.free_day(key.org_id, p.day),
             keys.RESERVATIONS,
             keys.DEADLINES,
@@ -78,10 +80,11 @@ class RedisGate:
             limits.free_rpd_no_credits,
             limits.free_rpd_with_credits,
             limits.free_credits_threshold_nanos,
-            keys.FREE_MINUTE_TTL,
+            keys.FREE_WINDOW_MS,
             keys.FREE_DAY_TTL,
             key.org_id,
             key.key_hash,
+            int(at * 1000),
         ]
         admit = self._script("admit")
         result = await admit(keys=names, args=args)
@@ -96,6 +99,8 @@ class RedisGate:
             result = await admit(keys=names, args=args)
         verdict = rules.Verdict(result[0].decode(), int(result[1]), int(result[2]) if len(result) > 2 else 0)
         if verdict.name == "ok":
+            if not is_free:
+                self.leases.track(reservation_id)
             return ADMITTED
         if verdict.name == "cold":
             raise RuntimeError("gate mirror could not be loaded")
@@ -153,10 +158,18 @@ class RedisGate:
             keys.ORG_PREFIX,
             keys.KEY_PREFIX,
         ]
+        self.leases.untrack(reservation_id)
         charged = int(await self._script("finish")(keys=names, args=args))
         if event is not None:
             event.cost_nanos = charged
         return charged
+
+    async def _renew_leases(self, rids: list[str], lease_s: float) -> int:
+        """One ZADD XX: only holds still open move (a finished or expired one is not brought back)."""
+        deadline = rules.now() + lease_s
+        client = async_redis(self.url)
+        changed = await client.zadd(keys.DEADLINES, dict.fromkeys(rids, deadline), xx=True, ch=True)
+        return int(changed or 0)
 
     def queue(self) -> UsageQueue:
         """The settlement side of the stream finish() appends to, as this process's consumer."""
@@ -190,6 +203,35 @@ class RedisGate:
 
     def free_requests_today(self, org_id: int) -> int:
         return int(self.sync.get(keys.free_day(org_id, rules.Periods.at(rules.now()).day)) or 0)
+
+    def usage_counters(self) -> dict[int, tuple[int, int]]:
+        """{org id: (spent, unsettled)} of every organization the gate has loaded (for reconciliation)."""
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n) for n in self.sync.scan_iter(f"{keys.ORG_PREFIX}*", 500)
+        ]
+        pipe = self.sync.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(name, "ld", "spent", "uns")
+        out = {}
+        for name, (loaded, spent, uns) in zip(names, pipe.execute(), strict=True):
+            if loaded:
+                out[int(name.removeprefix(keys.ORG_PREFIX))] = (int(spent or 0), int(uns or 0))
+        return out
+
+    def queued_charges(self) -> dict[int, int]:
+        """{org id: charges waiting in the usage stream}, read in pages (for reconciliation)."""
+        totals: dict[int, int] = {}
+        start = "-"
+        while True:
+            page: Any = self.sync.xrange(keys.STREAM, min=start, max="+", count=1000)
+            for msg_id, fields in page:
+                item = decode(msg_id, fields)
+                org = item.event.organization_id
+                totals[org] = totals.get(org, 0) + item.charge_nanos
+            if len(page) < 1000:
+                return totals
+            last = page[-1][0].decode()
+            start = "(" + last
 
     def expire_reservations(self, now: float | None = None, limit: int = 1000) -> int:
         args: list[float | int | str] = [now or rules.now(), limit, keys.ORG_PREFIX, keys.KEY_PREFIX]

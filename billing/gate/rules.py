@@ -57,13 +57,11 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Periods:
-    """Window ids for one instant: key-limit windows (UTC days, Monday weeks, months) and rate windows."""
+    """Window ids for one instant: key-limit windows (UTC days, Monday weeks, months) and the free daily cap's day."""
 
     day: str
     week: str
     month: str
-    minute: int
-    minute_reset_ms: int
     day_reset_ms: int
 
     @classmethod
@@ -75,8 +73,6 @@ class Periods:
             day="d" + w.day.strftime("%Y%m%d"),
             week="w" + w.week.strftime("%Y%m%d"),
             month="m" + w.month.strftime("%Y%m"),
-            minute=int(ts // 60),
-            minute_reset_ms=(int(ts // 60) + 1) * 60_000,
             day_reset_ms=int(next_day.timestamp() * 1000),
         )
 
@@ -165,8 +161,14 @@ class Charge:
     beyond: int
     byok_usage: int
 
-    def amount(self, count: int) -> int:
-        return self.within if self.counted and count <= self.quota else self.beyond
+    def amount(self, count: int, held: int = -1) -> int:
+        """`held` is the organization hold finish() released (-1: none was open, e.g. it expired).
+
+        The charge never exceeds the hold: what the upstream consumed beyond it is the platform's
+        loss (settlement posts list cost - charge to the loss account), never the client's."""
+        if self.counted:
+            return self.within if count <= self.quota else self.beyond
+        return min(self.beyond, held) if held >= 0 else self.beyond
 
 
 def charge_for(event: UsageEvent, limits: Limits) -> Charge:
@@ -223,7 +225,8 @@ def refusal(verdict: Verdict, hold_nanos: int, at: float, limits: Limits) -> Adm
         )
     p = Periods.at(at)
     if name == "rpm":
-        code, reset_ms = "free-models-per-min", p.minute_reset_ms
+        # The sliding window frees a slot when its oldest request turns a minute old (verdict.extra).
+        code, reset_ms = "free-models-per-min", verdict.extra or int(at * 1000) + 60_000
         message = "Rate limit exceeded: free-models-per-min."
     else:
         high = verdict.extra == 1

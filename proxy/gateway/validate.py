@@ -84,6 +84,8 @@ class ParsedRequest:
     auto_excluded: tuple[str, ...]
     user: str
     legacy_completion: bool  # came in on /completions: answer in text_completion shape
+    # The request's plugin objects (each checked to be an object with an id): response-healing reads them.
+    plugins: tuple[dict[str, Any], ...] = ()
 
 
 def _number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[str, Any], None]:
@@ -206,13 +208,82 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(msg, dict):
             raise GatewayError(400, f"messages[{i}] must be an object")
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise GatewayError(400, f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}")
         content = msg.get("content")
         if content is not None and not isinstance(content, str | list):
             raise GatewayError(400, f"messages[{i}].content must be a string or a list of parts")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                _check_part(f"messages[{i}].content[{j}]", part)
         if role == "tool" and not isinstance(msg.get("tool_call_id"), str):
             raise GatewayError(400, f"messages[{i}] (tool) needs tool_call_id")
+        for field in ("name", "reasoning", "reasoning_content", "refusal"):
+            if msg.get(field) is not None and not isinstance(msg[field], str):
+                raise GatewayError(400, f"messages[{i}].{field} must be a string")
+        if msg.get("tool_calls") is not None:
+            _check_tool_calls(f"messages[{i}].tool_calls", msg["tool_calls"])
+        if msg.get("reasoning_details") is not None:
+            _check_reasoning_details(f"messages[{i}].reasoning_details", msg["reasoning_details"])
+
+
+# Where a content part keeps its payload, by type; the payload is a string or an object.
+_PART_PAYLOADS = {
+    "image_url": "image_url",
+    "input_audio": "input_audio",
+    "file": "file",
+    "video_url": "video_url",
+    "input_video": "video_url",
+}
+
+
+def _check_part(where: str, part: Any) -> None:
+    """Structurally invalid content is refused here, before any adapter (or provider) sees it."""
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        raise GatewayError(400, f"{where} must be an object with a type")
+    kind = part["type"]
+    if kind == "text" and not isinstance(part.get("text"), str):
+        raise GatewayError(400, f"{where}.text must be a string")
+    payload_key = _PART_PAYLOADS.get(kind)
+    if payload_key is not None:
+        payload = part.get(payload_key)
+        if not isinstance(payload, dict | str):
+            raise GatewayError(400, f"{where}.{payload_key} must be an object")
+        if kind in ("image_url", "video_url", "input_video"):
+            url = payload if isinstance(payload, str) else payload.get("url")
+            if not isinstance(url, str):
+                raise GatewayError(400, f"{where}.{payload_key}.url must be a string")
+        if isinstance(payload, dict):
+            for key, value in payload.items():
+                if value is not None and not isinstance(value, str | int | float | bool):
+                    raise GatewayError(400, f"{where}.{payload_key}.{key} must be a string")
+
+
+def _check_tool_calls(where: str, calls: Any) -> None:
+    if not isinstance(calls, list):
+        raise GatewayError(400, f"{where} must be a list")
+    for k, call in enumerate(calls):
+        if not isinstance(call, dict):
+            raise GatewayError(400, f"{where}[{k}] must be an object")
+        if not isinstance(call.get("id"), str):
+            raise GatewayError(400, f"{where}[{k}].id must be a string")
+        fn = call.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise GatewayError(400, f"{where}[{k}].function must be an object with a name")
+        if not isinstance(fn.get("arguments"), str):
+            raise GatewayError(400, f"{where}[{k}].function.arguments must be a JSON string")
+
+
+def _check_reasoning_details(where: str, details: Any) -> None:
+    """Carried back to providers (signatures, encrypted blocks): each an object with a string type."""
+    if not isinstance(details, list):
+        raise GatewayError(400, f"{where} must be a list")
+    for k, detail in enumerate(details):
+        if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
+            raise GatewayError(400, f"{where}[{k}] must be an object with a type")
+        for field in ("text", "data", "signature", "format", "summary", "id"):
+            if detail.get(field) is not None and not isinstance(detail[field], str):
+                raise GatewayError(400, f"{where}[{k}].{field} must be a string")
 
 
 def _reasoning(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -223,7 +294,7 @@ def _reasoning(body: dict[str, Any]) -> dict[str, Any] | None:
         if effort is not None and effort != shorthand:
             raise GatewayError(400, "reasoning_effort conflicts with reasoning.effort")
         effort = shorthand
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise GatewayError(400, f"reasoning effort must be one of {', '.join(sorted(EFFORTS))}")
     max_tokens = raw.get("max_tokens")
     if max_tokens is not None:
@@ -267,9 +338,18 @@ def _plugins(body: dict[str, Any]) -> tuple[bool | None, tuple[str, ...], tuple[
         if plugin["id"] == "context-compression":
             middle = plugin.get("enabled", True) is not False
         elif plugin["id"] in ("auto-router", "auto-beta-router"):
-            allowed = tuple(str(m) for m in plugin.get("allowed_models") or ())
-            excluded = tuple(str(m) for m in plugin.get("excluded_models") or ())
+            allowed = _model_list(plugin, "allowed_models")
+            excluded = _model_list(plugin, "excluded_models")
     return middle, allowed, excluded
+
+
+def _model_list(plugin: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = plugin.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise GatewayError(400, f"plugins[{plugin['id']}].{name} must be a list of model ids")
+    return tuple(value)
 
 
 def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedRequest:
@@ -336,4 +416,5 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
         auto_excluded=auto_excluded,
         user=body.get("user") or "",
         legacy_completion=legacy_completion,
+        plugins=tuple(body.get("plugins") or ()),
     )

@@ -22,12 +22,12 @@ from django.db import connection, transaction
 
 from billing.gate import RedisGate, keys, queue
 from billing.ledger import org_balance_nanos
-from billing.models import Generation, LedgerAccount, LedgerEntry
+from billing.models import Generation, LedgerAccount, LedgerEntry, UsageDeadLetter
 from billing.services import credits_grant
 from common.money import NANOS_PER_USD
 from openrouter_site.celery import app
 from organizations.services import IssuedKey
-from tests.billing.support import finished
+from tests.billing.support import admit, event, finished, key_state, run
 from tests.support import Triad
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +118,38 @@ def _blocked_writer() -> int | None:
         )
         row = cursor.fetchone()
     return int(row[0]) if row else None
+
+
+@pytest.mark.worker
+def test_a_poison_event_is_dead_lettered_by_the_worker_and_the_rest_of_its_batch_posts(
+    transactional_db: None, triad: Triad, api_key: IssuedKey
+) -> None:
+    """Issue 11, case 1: an event PostgreSQL refuses (here a token count past its column) used to be
+    re-claimed first on every tick, and no organization's usage posted again."""
+    credits_grant(organization=triad.org, amount_nanos=NANOS_PER_USD, reason="test")
+    gate = RedisGate(settings.REDIS_URL)
+    key = key_state(api_key)
+    good_ids, poison_id, charged = [], "", 0
+    for i in range(6):
+        ev = event(key, 1_000 + i)
+        if i == 2:
+            ev.prompt_tokens, poison_id = 2**40, ev.generation_id  # "integer out of range"
+        else:
+            good_ids.append(ev.generation_id)
+        assert admit(gate, key, 10_000, rid=f"p{i}").ok
+        charged += run(gate.finish, reservation_id=f"p{i}", key=key, event=ev)
+
+    worker = start_worker()
+    try:
+        app.send_task("billing.settle_usage")
+        wait_for(lambda: gate.sync.xlen(keys.STREAM) == 0, 60, "the worker to get past the poison event")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+
+    assert sorted(Generation.objects.values_list("generation_id", flat=True)) == sorted(good_ids)
+    letter = UsageDeadLetter.objects.get()
+    assert letter.generation_id == poison_id and "out of range" in letter.error
+    view = gate.org_credit_view(triad.org.pk)
+    assert (view["spent"], view["unsettled"]) == (charged, letter.charge_nanos)
+    assert org_balance_nanos(triad.org) == NANOS_PER_USD - (charged - letter.charge_nanos)

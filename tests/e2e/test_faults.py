@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from django.core.management import call_command
 
 from billing.ledger import org_balance_nanos
 from proxy.tokens import estimate_text_tokens
@@ -267,3 +268,35 @@ def test_it_surfaces_a_cut_stream_to_the_openai_sdk_as_an_api_error(client: open
                 received.append(chunk.choices[0].delta.content)
     assert received == list(DEFAULT_PIECES[:3])  # what arrived before the cut is still delivered
     assert exc.value.message
+
+
+def test_a_nul_in_user_is_answered_and_still_settles(gateway: Gateway, world: World) -> None:
+    """Issue 11, case 1: this event used to be refused by PostgreSQL on every tick, for every tenant."""
+    res = httpx.post(
+        f"{gateway.api_url}/chat/completions",
+        headers={"Authorization": f"Bearer {world.key.key}"},
+        json={"model": "mock-openai/ok", "messages": MESSAGES, "user": "a\u0000b"},
+        timeout=30,
+    )
+    assert res.status_code == 200
+    gen = generation(res.json()["id"])
+    assert gen.external_user == "ab"
+    assert_charged(world, gen, OK_COST)
+    call_command("ledger_verify")
+
+
+def test_a_stream_that_ignores_max_tokens_is_stopped_at_it_and_the_upstream_cancelled(
+    gateway: Gateway, world: World, mock_provider: MockProvider
+) -> None:
+    """Issue 11, case 8: 20 pieces upstream, max_tokens 5: the client gets 5 and `length`."""
+    res, events = raw_stream(gateway, world, "mock-openai/slow-chunks-200", max_tokens=5)
+    assert res.status_code == 200
+    text = "".join((c.get("delta") or {}).get("content") or "" for d in events.data() for c in d.get("choices", ()))
+    assert text == "t0 t1 t2 t3 t4"
+    finishes = [c["finish_reason"] for d in events.data() for c in d.get("choices", ()) if c.get("finish_reason")]
+    assert finishes == ["length"]
+    assert mock_provider.wait_until(lambda: bool(mock_provider.requests) and mock_provider.requests[0].cancelled)
+    assert mock_provider.requests[0].content_sent < 20
+    gen = generation(res.headers["X-Generation-Id"])
+    assert gen.finish_reason == "length" and gen.tokens_completion <= 5
+    call_command("ledger_verify")

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from billing.ledger import ledger_discrepancies
 from billing.models import LedgerAccount
 from billing.selectors import usage_mismatches
+from billing.settlement import usage_deadletters_open, usage_reconcile
 
 
 class Command(BaseCommand):
@@ -25,7 +26,15 @@ class Command(BaseCommand):
             self.stderr.write(f"entry {entry.pk} ({entry.idempotency_key}) does not sum to zero")
         for org, gens, ledger in usage:
             self.stderr.write(f"org {org}: generations charged {gens} != usage postings {ledger}")
-        problems = len(accounts) + len(entries) + len(usage)
+        # A dead-lettered event was charged by the gate but never reached the ledger: revenue owed.
+        dead = usage_deadletters_open()
+        if dead:
+            self.stderr.write(f"{dead} usage event(s) dead-lettered, not posted (manage.py usage_deadletter_retry)")
+        # Reconciliation: what the credit gate charged against what the ledger received.
+        gaps = usage_reconcile()
+        for gap in gaps:
+            self.stderr.write(gap.describe())
+        problems = len(accounts) + len(entries) + len(usage) + dead + len(gaps)
         if problems:
             raise CommandError(f"ledger_verify: {problems} problem(s)")
         self.stdout.write(f"ledger_verify: {LedgerAccount.objects.count()} accounts balanced, no differences")
