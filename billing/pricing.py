@@ -58,3 +58,22 @@ def worst_case_nanos(*, prompt_tokens: int, max_completion_tokens: int, price: P
     completion_rate = max(price.completion, price.reasoning or 0)
     token_part = prompt_tokens * max(price.prompt, price.cache_write or 0) + max_completion_tokens * completion_rate
     return _ceil_div(token_part, TOKENS_PER_PRICE_UNIT) + price.request + images * price.image
+
+
+def cost_split_nanos(usage: Usage, price: PriceCard, total_nanos: int) -> tuple[int, int]:
+    """`total_nanos` (what `cost_nanos` gave, or 0 when nothing was charged) as (prompt, completion) parts.
+
+    The prompt side (input tokens at their cache rates, per-request and per-image fees) is ceiled on
+    its own and capped at the total; the completion side is the rest, so the two always add up exactly.
+    """
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    writes = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    uncached = usage.prompt_tokens - cached - writes
+    prompt_tokens_part = (
+        uncached * price.prompt
+        + cached * (price.prompt if price.cache_read is None else price.cache_read)
+        + writes * (price.prompt if price.cache_write is None else price.cache_write)
+    )
+    prompt = _ceil_div(prompt_tokens_part, TOKENS_PER_PRICE_UNIT) + price.request + usage.images * price.image
+    prompt = max(0, min(prompt, total_nanos))
+    return prompt, total_nanos - prompt

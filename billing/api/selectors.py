@@ -84,7 +84,9 @@ def credits_summary(*, organization: Organization) -> CreditsSummary:
 
 def api_key_page(*, organization: Organization, offset: int, include_disabled: bool, limit: int = 100) -> list[ApiKey]:
     """One page of the organization's inference keys (management keys are not managed through the API)."""
-    qs = ApiKey.objects.filter(organization=organization, is_management=False).select_related("created_by")
+    qs = ApiKey.objects.filter(organization=organization, is_management=False).select_related(
+        "created_by", "organization"
+    )
     if not include_disabled:
         qs = qs.filter(disabled=False)
     return list(qs.order_by("-created_at", "-pk")[offset : offset + limit])
@@ -93,7 +95,7 @@ def api_key_page(*, organization: Organization, offset: int, include_disabled: b
 def api_key_get_managed(*, organization: Organization, key_hash: str) -> ApiKey | None:
     """An inference key of this organization by hash; None for anything else (another org's key too)."""
     return (
-        ApiKey.objects.select_related("created_by")
+        ApiKey.objects.select_related("created_by", "organization")
         .filter(organization=organization, hash=key_hash.lower(), is_management=False)
         .first()
     )
@@ -111,7 +113,11 @@ def organization_is_free_tier(*, organization: Organization) -> bool:
 
 def generation_get(*, organization: Organization, generation_id: str) -> Generation | None:
     """A settled generation of this organization; None while unsettled or for anyone else's."""
-    return Generation.objects.filter(organization=organization, generation_id=generation_id).first()
+    return (
+        Generation.objects.select_related("organization")
+        .filter(organization=organization, generation_id=generation_id)
+        .first()
+    )
 
 
 @dataclass(frozen=True, slots=True)

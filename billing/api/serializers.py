@@ -6,7 +6,7 @@ Money leaves as USD numbers, the way OpenRouter shows it; inside it stays intege
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,11 +16,13 @@ from rest_framework import serializers
 from accounts.models import User
 from billing.api.selectors import KeyUsage
 from billing.models import Generation
+from billing.selectors import UsageWindows
 from common.money import nanos_to_usd_number, usd_to_nanos
 from organizations.models import ApiKey
 
 # A BigInteger holds ~9.2e18 nano-dollars; a billion dollars is a generous and safe ceiling.
 MAX_LIMIT_NANOS = 1_000_000_000 * 1_000_000_000
+DATA_REGIONS = ("global", "europe", "us")
 RATE_LIMIT_DEPRECATED = {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."}
 
 
@@ -138,14 +140,57 @@ def key_json(api_key: ApiKey, usage: KeyUsage) -> dict[str, Any]:
         "updated_at": _iso(api_key.updated_at),
         "expires_at": _iso(api_key.expires_at),
         "creator_user_id": user_ref(api_key.created_by),
-        "workspace_id": None,
+        "workspace_id": workspace_id(api_key),
+        # Keys are issued by the organization itself; none belongs to one of its app's end users.
+        "external_user": None,
+        "last_used_at": _iso(api_key.last_used_at),
     }
+
+
+def workspace_id(api_key: ApiKey) -> str:
+    """OpenRouter groups keys in workspaces; here an organization has exactly one, itself, so the
+    workspace id is the organization's public id (what /key reports as `organization_id` too)."""
+    return str(api_key.organization.public_id)
+
+
+def _next_reset(limit_reset: str | None, now: datetime) -> datetime | None:
+    """When the key's limit window starts over: UTC midnight, Monday midnight, or the 1st (as the gate counts)."""
+    w = UsageWindows.at(now)
+    if limit_reset == "daily":
+        return w.day + timedelta(days=1)
+    if limit_reset == "weekly":
+        return w.week + timedelta(days=7)
+    if limit_reset == "monthly":
+        return (w.month + timedelta(days=32)).replace(day=1)
+    return None
+
+
+def key_budgets(api_key: ApiKey, usage: KeyUsage, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every budget checked for requests with this key. We have no guardrail or workspace budgets,
+    so it is the key's own limit (scope `key_limit`) when it has one, else nothing."""
+    if api_key.limit_nanos is None:
+        return []
+    spent = usage.for_limit(api_key)
+    return [
+        {
+            "budget_id": None,
+            "guardrail_id": None,
+            "scope": "key_limit",
+            "include_byok": api_key.include_byok_in_limit,
+            "limit_usd": nanos_to_usd_number(api_key.limit_nanos),
+            "spend_usd": nanos_to_usd_number(spent),
+            "remaining_usd": nanos_to_usd_number(max(0, api_key.limit_nanos - spent)),
+            "reset_interval": api_key.limit_reset,
+            "resets_at": _iso(_next_reset(api_key.limit_reset, now or timezone.now())),
+        }
+    ]
 
 
 def current_key_json(
     api_key: ApiKey, usage: KeyUsage, *, is_free_tier: bool, free_model_daily_requests: dict[str, int]
 ) -> dict[str, Any]:
     """The data of GET /key (and the legacy /auth/key)."""
+    budgets = key_budgets(api_key, usage)
     return {
         "label": api_key.label,
         "limit": _usd(api_key.limit_nanos),
@@ -159,10 +204,24 @@ def current_key_json(
         "expires_at": _iso(api_key.expires_at),
         "creator_user_id": user_ref(api_key.created_by),
         "organization_id": str(api_key.organization.public_id),
-        "workspace_id": None,
+        "workspace_id": workspace_id(api_key),
         "rate_limit": dict(RATE_LIMIT_DEPRECATED),
         "free_model_daily_requests": free_model_daily_requests,
+        # No regional routing here: every request may go to any region the catalog's providers serve.
+        "allowed_data_regions": list(DATA_REGIONS),
+        "budgets": budgets,
+        # With one budget layer, the one that blocks first is that one.
+        "effective_budget": budgets[0] if budgets else None,
     }
+
+
+def _served_tier(provider_responses: Any) -> str | None:
+    """The tier the serving attempt ran on, when the gateway recorded one (it does only if the upstream said)."""
+    for response in reversed(provider_responses or []):
+        if isinstance(response, dict) and response.get("status") == 200:
+            tier = response.get("routed_service_tier")
+            return tier if isinstance(tier, str) else None
+    return None
 
 
 def generation_json(gen: Generation) -> dict[str, Any]:
@@ -180,7 +239,7 @@ def generation_json(gen: Generation) -> dict[str, Any]:
         "model": gen.model,
         "provider_name": gen.provider_name,
         "app_id": None,
-        "origin": gen.http_referer,
+        "origin": gen.http_referer or "",
         "http_referer": gen.http_referer or None,
         "app_title": gen.app_title or None,
         "user_agent": None,
@@ -210,4 +269,11 @@ def generation_json(gen: Generation) -> dict[str, Any]:
         "router": gen.router or None,
         "preset_id": None,
         "provider_responses": gen.provider_responses,
+        # We route to providers wherever they are; the request was not pinned to a region.
+        "data_region": "global",
+        # No web plugin runs here, so no pages were fetched and no search engine was used.
+        "num_fetches": None,
+        "web_search_engine": None,
+        "service_tier": _served_tier(gen.provider_responses),
+        "workspace_id": str(gen.organization.public_id),
     }

@@ -64,8 +64,9 @@ def _bool_param(request: Request, name: str) -> bool:
 
 def _offset_param(request: Request) -> int:
     raw = request.query_params.get("offset", "0").strip() or "0"
-    if not raw.isdigit():
-        raise exceptions.ValidationError({"offset": "must be a whole number of keys to skip."})
+    # isdecimal, not isdigit: "²" is a digit that int() refuses. The bound keeps it inside bigint.
+    if not raw.isdecimal() or len(raw) > 9:
+        raise exceptions.ValidationError({"offset": "must be a whole number of keys to skip, below 10^9."})
     return int(raw)
 
 

@@ -45,7 +45,8 @@ def model_json(model: Model) -> dict[str, Any]:
     if model.reasoning is not None:
         out["reasoning"] = model.reasoning
     for key, value in extra.items():
-        if key not in out and key != "top_provider":
+        # "_"-keys are ours (the auto router's `_quality`, proxy/catalog/build.py), not OpenRouter's.
+        if key not in out and key != "top_provider" and not key.startswith("_"):
             out[key] = value  # benchmarks, alias_target and any newer field, verbatim
     return out
 
@@ -65,6 +66,14 @@ def endpoint_pricing_json(ep: Endpoint) -> dict[str, Any]:
     pricing.update({k: price_per_token_str(v) for k, v in optional.items() if v is not None})
     pricing["discount"] = 0
     return pricing
+
+
+def tool_choice_support(supported_parameters: Iterable[str]) -> dict[str, bool]:
+    """Which `tool_choice` values the endpoint honours. Without `tool_choice` support only the default
+    ("auto", when it takes tools at all) applies; with it, the adapters translate all four."""
+    params = set(supported_parameters)
+    full = "tool_choice" in params
+    return {"auto": full or "tools" in params, "none": full, "required": full, "function": full}
 
 
 _HEALTH_FIELDS = ("uptime_last_30m", "uptime_last_5m", "uptime_last_1d", "latency_last_30m", "throughput_last_30m")
@@ -87,9 +96,21 @@ def endpoint_json(ep: Endpoint, model: Model, stats: Mapping[str, Any] | None) -
         "supported_parameters": list(ep.supported_parameters or []),
         "status": 0,
         "supports_implicit_caching": ep.supports_implicit_caching,
+        "supports_tool_choice": tool_choice_support(ep.supported_parameters or ()),
+        # We run no provider-native server tools and no diarization; no endpoint is pinned to a tier.
+        "native_tools": {},
+        "service_tier": None,
+        "supports_diarization": False,
     }
     for key in _HEALTH_FIELDS:
         out[key] = (stats or {}).get(key)
+    # Ours, beyond OpenRouter's object (docs/routing.md "Tool-call quality"): the share of bad tool
+    # calls, and where each figure came from: "measured" (this gateway's traffic) or null (no data
+    # yet; the catalog snapshots publish no per-endpoint latency or throughput to seed them from).
+    out["tool_call_error_rate_last_30m"] = (stats or {}).get("tool_call_error_rate_last_30m")
+    out["stats_source"] = {
+        key: "measured" if out[key] is not None else None for key in (*_HEALTH_FIELDS, "tool_call_error_rate_last_30m")
+    }
     return out
 
 

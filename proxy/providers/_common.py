@@ -250,6 +250,13 @@ def normalize_finish(native: str | None, *, has_tool_calls: bool = False) -> str
     return "stop"
 
 
+def text_details(text: str) -> list[ReasoningDetail]:
+    """Plain chain-of-thought text as `reasoning_details` (contract 2.8). OpenAI-style hosts send no
+    signature or format of their own, so the block is `format: "unknown"`; streamed pieces share
+    index 0, which is how clients (and `merge_details`) join them back into one block."""
+    return [{"type": "reasoning.text", "text": text, "format": "unknown", "index": 0}]
+
+
 def merge_details(details: list[ReasoningDetail]) -> list[ReasoningDetail]:
     """Streamed reasoning_details arrive as fragments sharing an `index`; join them back into blocks."""
     merged: list[ReasoningDetail] = []

@@ -3,12 +3,14 @@
 Our canonical format already is this format, so the adapter mostly forwards: it renames the model,
 maps `reasoning` to `reasoning_effort`, asks for streamed usage, and strips what the strict hosts
 (OpenAI itself, Azure) reject. Compatible hosts that return their chain of thought as
-`reasoning_content` (DeepSeek, vLLM, SGLang) or `reasoning` get it mapped to `reasoning`.
+`reasoning_content` (DeepSeek, vLLM, SGLang) or `reasoning` get it mapped to `reasoning`, with the
+`reasoning_details` block clients read (Cline, Roo Code, the AI SDK) built from it when the host sent none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
 from billing.pricing import Usage
@@ -22,6 +24,7 @@ from proxy.providers._common import (
     parse_retry_after,
     reasoning_disabled,
     reasoning_of,
+    text_details,
 )
 from proxy.providers.base import HttpCall, ParsedCompletion, ProviderError, Target
 from proxy.schemas import ChatRequest, ChunkChoice, Message
@@ -166,6 +169,8 @@ class OpenAIStreamParser:
             alias = delta.pop("reasoning_content", None)
             if alias and not delta.get("reasoning"):
                 delta["reasoning"] = alias
+            if delta.get("reasoning") and not delta.get("reasoning_details"):
+                delta["reasoning_details"] = text_details(delta["reasoning"])
             if delta.get("tool_calls"):
                 delta["tool_calls"] = self._indexed(index, delta["tool_calls"])
             if index not in self._started and delta:
@@ -268,6 +273,8 @@ class OpenAIAdapter:
         }
         if msg.get("reasoning_details"):
             message["reasoning_details"] = msg["reasoning_details"]
+        elif message["reasoning"]:
+            message["reasoning_details"] = text_details(message["reasoning"])
         tool_calls = msg.get("tool_calls")
         if tool_calls:
             message["tool_calls"] = [{"index": i, **call} for i, call in enumerate(tool_calls)]
@@ -289,3 +296,47 @@ class OpenAIAdapter:
     def map_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         raw = loads(body)
         return classify(status, _error_message(raw), raw, retry_after=parse_retry_after(header(headers, "retry-after")))
+
+
+# -- embeddings ----------------------------------------------------------------------------------
+
+_EMBEDDING_FORWARDED = ("input", "dimensions", "encoding_format", "user", "input_type")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmbeddings:
+    upstream_model: str
+    data: list[dict[str, Any]]  # [{"object": "embedding", "index", "embedding": [floats] | "<base64>"}]
+    prompt_tokens: int | None  # None: the host did not say
+
+
+def build_embeddings_request(body: Mapping[str, Any], target: Target) -> HttpCall:
+    """POST {base}/embeddings, the one embeddings dialect every OpenAI-compatible host (vLLM, Ollama,
+    Together...) speaks. `input_type` is only sent to hosts that are not OpenAI's strict ones."""
+    strict = target.provider_slug.split("/", 1)[0] in STRICT_HOSTS
+    out: dict[str, Any] = {"model": target.upstream_model}
+    for key in _EMBEDDING_FORWARDED:
+        if key in body and body[key] is not None and not (strict and key == "input_type"):
+            out[key] = body[key]
+    headers = {"Authorization": f"Bearer {target.api_key}", "Content-Type": "application/json", **target.extra_headers}
+    return HttpCall(url=target.base_url.rstrip("/") + "/embeddings", headers=headers, body=dumps(out))
+
+
+def parse_embeddings_response(body: bytes) -> ParsedEmbeddings:
+    obj = loads(body)
+    if isinstance(obj, dict) and obj.get("error"):
+        raise _stream_error(obj)
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise ProviderError(502, "Provider returned an invalid embeddings response", raw=obj, retryable=True)
+    data = [
+        {"object": "embedding", "index": item.get("index", i), "embedding": item.get("embedding")}
+        for i, item in enumerate(obj["data"])
+        if isinstance(item, dict)
+    ]
+    usage = obj.get("usage") or {}
+    tokens = usage.get("prompt_tokens", usage.get("total_tokens"))
+    return ParsedEmbeddings(
+        upstream_model=str(obj.get("model") or ""),
+        data=data,
+        prompt_tokens=int(tokens) if isinstance(tokens, int | float) else None,
+    )

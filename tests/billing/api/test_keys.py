@@ -14,7 +14,7 @@ KEY_FIELDS = {
     "hash", "name", "label", "disabled", "limit", "limit_remaining", "limit_reset", "include_byok_in_limit",
     "usage", "usage_daily", "usage_weekly", "usage_monthly", "byok_usage", "byok_usage_daily",
     "byok_usage_weekly", "byok_usage_monthly", "created_at", "updated_at", "expires_at", "creator_user_id",
-    "workspace_id",
+    "workspace_id", "external_user", "last_used_at",
 }  # fmt: skip
 
 
