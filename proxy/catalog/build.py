@@ -5,6 +5,8 @@
 Pure and deterministic: the same snapshots always give byte-identical output, so a newer snapshot is
 one command and one reviewable diff away. The rules (which row becomes which endpoint, how prices are
 converted, which provider a model without rows falls back to) are documented in docs/catalog.md.
+
+Each entry may carry `quality` beside its record: the auto router's figures (proxy/catalog/quality.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
+
+from proxy.catalog.quality import quality_of
 
 FORMAT = "openrouter-site-catalog/1"
 DEFAULT_SNAPSHOTS = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -449,6 +453,7 @@ def catalog_build(snap: Snapshots) -> dict[str, Any]:
     index = _name_index(snap)
     rows_by_model = {m["id"]: m["providers"] for m in snap.endpoints}
 
+    entries_by_model = {m["id"]: m for m in snap.endpoints}
     records = list(snap.models)
     listed = {r["id"] for r in records}
     for entry in snap.endpoints:
@@ -463,7 +468,11 @@ def catalog_build(snap: Snapshots) -> dict[str, Any]:
                 if ep["provider"] not in offers:
                     offers[ep["provider"]] = _models_dev_offers(ep["provider"], snap.models_dev)
                 models_dev_fill(ep, record, offers[ep["provider"]])
-    models = [{"record": r, "endpoints": endpoints[r["id"]]} for r in records]
+    qualities = {r["id"]: quality_of(r, entries_by_model.get(r["id"])) for r in records}
+    models = [
+        {"record": r, "endpoints": endpoints[r["id"]], **({"quality": q} if (q := qualities[r["id"]]) else {})}
+        for r in records
+    ]
     used = sorted({e["provider"] for eps in endpoints.values() for e in eps} | set(provider_info))
     providers = [provider_entry(s, display.get(s, s), provider_info.get(s), snap.models_dev) for s in used]
     return {"format": FORMAT, "sources": dict(sorted(snap.sources.items())), "providers": providers, "models": models}

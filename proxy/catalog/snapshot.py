@@ -50,6 +50,9 @@ class ModelInfo:
     output_modalities: tuple[str, ...]
     reasoning: Mapping[str, object] | None
     candidates: tuple[Candidate, ...]
+    # Published quality (the auto router weighs it): intelligence / coding / agentic indices (0-100,
+    # Artificial Analysis) and arena_rank / arena_coding_rank (LMArena, 1 = best); absent = unknown.
+    quality: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,7 @@ def catalog_from_db() -> CatalogSnapshot:
             output_modalities=tuple(m.output_modalities or ()),
             reasoning=m.reasoning,
             candidates=candidates,
+            quality=quality_from_extra(m.extra or {}),
         )
     return CatalogSnapshot(
         models=models,
@@ -139,6 +143,14 @@ def catalog_from_db() -> CatalogSnapshot:
         platform_keys=platform_keys,
         configured=frozenset(configured),
     )
+
+
+def quality_from_extra(extra: Mapping[str, object]) -> dict[str, float]:
+    """The `_quality` figures proxy/catalog/build.py puts in a record (kept in Model.extra)."""
+    raw = extra.get("_quality")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def _with_model(c: Candidate, slug: str) -> Candidate:

@@ -24,6 +24,9 @@ class EndpointHealth:
     uptime_30m: float | None = None
     uptime_1d: float | None = None
     retry_after_s: float | None = None  # while open: seconds left in the cool-down
+    # Of the recent responses that ended in tool calls, the share with a bad call (invalid JSON
+    # arguments, unknown tool, arguments failing the tool's schema); None below the sample minimum.
+    tool_error_rate: float | None = None
 
 
 HEALTHY = EndpointHealth()
@@ -54,6 +57,10 @@ class HealthConfig:
     p50_window_s: int = 300
     # Medians are recomputed by record() at most this often: sorting samples per request is waste.
     p50_refresh_ms: int = 1_000
+    # Tool-call quality: the share of bad tool-call responses over this many minutes, reported once
+    # at least `tool_min_calls` such responses were seen (fewer say nothing about an endpoint).
+    tool_window_min: int = 30
+    tool_min_calls: int = 5
 
     @property
     def slots(self) -> int:
@@ -84,6 +91,18 @@ def throughput(tokens: int | None, duration_ms: float | None, ttft_ms: float | N
         return None
     generating = duration_ms - ttft_ms if ttft_ms is not None and duration_ms > ttft_ms else duration_ms
     return tokens / (generating / 1000) if generating > 0 else None
+
+
+def tool_error_rate(buckets: Mapping[int, tuple[int, int]], now_ms: float, config: HealthConfig) -> float | None:
+    """Bad tool-call responses / tool-call responses over the window; None below the minimum count.
+
+    `buckets`: minute -> (tool-call responses, bad ones)."""
+    minute = int(now_ms // 60_000)
+    recent = [v for m, v in buckets.items() if m > minute - config.tool_window_min]
+    total = sum(v[0] for v in recent)
+    if total < config.tool_min_calls:
+        return None
+    return round(sum(v[1] for v in recent) / total, 4)
 
 
 def median(values: list[float]) -> float | None:
@@ -120,7 +139,10 @@ class HealthStore:
         tokens: int | None = None,
         duration_ms: float | None = None,
         org_id: int | None = None,
+        tool_calls_ok: bool | None = None,
     ) -> None:
+        """`tool_calls_ok`: for a success that ended in tool calls, whether every call was usable
+        (proxy/plugins/tool_calls.py); None when it made none."""
         raise NotImplementedError
 
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -134,6 +156,7 @@ def stats_dict(
     minutes: Mapping[int, tuple[int, int]],
     samples: list[tuple[float, float | None, float | None, float | None]],
     now_ms: float,
+    tool_rate: float | None = None,
 ) -> dict[str, Any]:
     minute = int(now_ms // 60_000)
 
@@ -157,4 +180,5 @@ def stats_dict(
         "uptime_last_1d": uptime(MINUTES_PER_DAY),
         "latency_last_30m": percentiles(ttft),
         "throughput_last_30m": percentiles(tps),
+        "tool_call_error_rate_last_30m": tool_rate,
     }

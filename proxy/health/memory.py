@@ -19,6 +19,7 @@ from proxy.health.base import (
     median,
     stats_dict,
     throughput,
+    tool_error_rate,
 )
 
 
@@ -33,6 +34,7 @@ class _Endpoint:
     failing_orgs: dict[int | None, float] = field(default_factory=dict)  # org -> its last failure (ms)
     medians: tuple[float | None, float | None, float | None] = (None, None, None)
     medians_at: float = float("-inf")
+    tools: dict[int, list[int]] = field(default_factory=dict)  # minute -> [tool-call responses, bad]
 
 
 class MemoryHealthStore(HealthStore):
@@ -67,6 +69,7 @@ class MemoryHealthStore(HealthStore):
             ttft_p50_ms=ttft,
             throughput_p50=tps,
             retry_after_s=retry,
+            tool_error_rate=tool_error_rate(_pairs(ep.tools), now_ms, self.config),
         )
 
     async def view(self, endpoint_ids: Iterable[int]) -> HealthView:
@@ -87,6 +90,7 @@ class MemoryHealthStore(HealthStore):
         tokens: int | None = None,
         duration_ms: float | None = None,
         org_id: int | None = None,
+        tool_calls_ok: bool | None = None,
     ) -> None:
         now_ms = self.clock() * 1000
         cfg = self.config
@@ -102,6 +106,13 @@ class MemoryHealthStore(HealthStore):
                 ep.minutes.setdefault(minute, [0, 0])[0 if ok else 1] += 1
                 for old in [m for m in ep.minutes if m <= minute - MINUTES_PER_DAY]:
                     del ep.minutes[old]
+            if ok and tool_calls_ok is not None:
+                minute = int(now_ms // 60_000)
+                counts = ep.tools.setdefault(minute, [0, 0])
+                counts[0] += 1
+                counts[1] += 0 if tool_calls_ok else 1
+                for old in [m for m in ep.tools if m <= minute - cfg.tool_window_min]:
+                    del ep.tools[old]
             if ok:
                 ep.consecutive = 0
                 if ep.open_until:
@@ -139,8 +150,14 @@ class MemoryHealthStore(HealthStore):
             out: dict[int, dict[str, Any]] = {}
             for eid in endpoint_ids:
                 ep = self._endpoints.get(eid, _Endpoint())
-                out[eid] = stats_dict({m: (v[0], v[1]) for m, v in ep.minutes.items()}, list(ep.samples), now_ms)
+                minutes = {m: (v[0], v[1]) for m, v in ep.minutes.items()}
+                tool_rate = tool_error_rate(_pairs(ep.tools), now_ms, self.config)
+                out[eid] = stats_dict(minutes, list(ep.samples), now_ms, tool_rate)
             return out
+
+
+def _pairs(counts: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
+    return {m: (v[0], v[1]) for m, v in counts.items()}
 
 
 def _circuit(ep: _Endpoint, now_ms: float, cfg: HealthConfig) -> tuple[str, float | None]:

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from common.redis import AsyncRedis, async_redis, async_script, sync_redis
-from proxy.health.base import SLOT_MS, EndpointHealth, HealthConfig, HealthStore, HealthView, stats_dict, throughput
+from proxy.health.base import (
+    SLOT_MS,
+    EndpointHealth,
+    HealthConfig,
+    HealthStore,
+    HealthView,
+    stats_dict,
+    throughput,
+    tool_error_rate,
+)
 
 # The scripts live beside this module so they read as Lua (one round trip each).
 _LUA_DIR = Path(__file__).with_name("lua")
@@ -84,13 +93,15 @@ class RedisHealthStore(HealthStore):
                 cfg.outage_window_s * 1000 // SLOT_MS,
                 cfg.outage_min_errors,
                 int(cfg.cb_probe_ttl_s * 1000),
+                cfg.tool_window_min,
+                cfg.tool_min_calls,
             ],
         )
         by_endpoint: dict[int, EndpointHealth] = {}
         for eid, row in zip(ids, rows, strict=True):
             if not row:
                 continue
-            outage, state, retry, lat, ttft, tps = (v.decode() if isinstance(v, bytes) else v for v in row)
+            outage, state, retry, lat, ttft, tps, tools = (v.decode() if isinstance(v, bytes) else v for v in row)
             retry_ms = _opt_float(retry)
             by_endpoint[eid] = EndpointHealth(
                 recent_outage=outage == "1",
@@ -100,6 +111,7 @@ class RedisHealthStore(HealthStore):
                 ttft_p50_ms=_opt_float(ttft),
                 throughput_p50=_opt_float(tps),
                 retry_after_s=retry_ms / 1000 if retry_ms is not None else None,
+                tool_error_rate=_opt_float(tools),
             )
         return HealthView(by_endpoint)
 
@@ -114,6 +126,7 @@ class RedisHealthStore(HealthStore):
         tokens: int | None = None,
         duration_ms: float | None = None,
         org_id: int | None = None,
+        tool_calls_ok: bool | None = None,
     ) -> None:
         cfg = self.config
         now_ms = self._now_ms()
@@ -140,6 +153,8 @@ class RedisHealthStore(HealthStore):
                 cfg.p50_refresh_ms,
                 "" if org_id is None else org_id,
                 cfg.cb_min_orgs,
+                "" if tool_calls_ok is None else ("1" if tool_calls_ok else "0"),
+                cfg.tool_window_min,
             ],
         )
 
@@ -155,17 +170,30 @@ class RedisHealthStore(HealthStore):
             pipe.hgetall(f"{key}:mok")
             pipe.hgetall(f"{key}:merr")
             pipe.lrange(f"{key}:s", 0, -1)
+            pipe.hgetall(key)
         results = pipe.execute()
         now_ms = self._now_ms()
         out: dict[int, dict[str, Any]] = {}
         for n, eid in enumerate(endpoint_ids):
-            oks, errs, raw_samples = results[3 * n : 3 * n + 3]
+            oks, errs, raw_samples, state = results[4 * n : 4 * n + 4]
             minutes: dict[int, tuple[int, int]] = {}
             for minute in {*oks, *errs}:
                 minutes[int(minute)] = (int(oks.get(minute, 0)), int(errs.get(minute, 0)))
             samples = [_parse_sample(s) for s in raw_samples]
-            out[eid] = stats_dict(minutes, samples, now_ms)
+            tool_rate = tool_error_rate(_tool_buckets(state), now_ms, self.config)
+            out[eid] = stats_dict(minutes, samples, now_ms, tool_rate)
         return out
+
+
+def _tool_buckets(state: dict[bytes, bytes]) -> dict[int, tuple[int, int]]:
+    """The tool-call ring of record.lua (tm<i> minute, tt<i> responses, tb<i> bad) by minute."""
+    fields = {k.decode(): v.decode() for k, v in state.items()}
+    out: dict[int, tuple[int, int]] = {}
+    for name, minute in fields.items():
+        if name.startswith("tm"):
+            index = name[2:]
+            out[int(minute)] = (int(fields.get(f"tt{index}", 0)), int(fields.get(f"tb{index}", 0)))
+    return out
 
 
 def _parse_sample(raw: bytes) -> tuple[float, float | None, float | None, float | None]:

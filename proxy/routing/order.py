@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from proxy.catalog.snapshot import Candidate
 from proxy.credentials import provider_env_prefix
-from proxy.health import HealthView
+from proxy.health import EndpointHealth, HealthView
+from proxy.routing.auto import rerank
 from proxy.routing.filters import matches, tier_of
 from proxy.routing.prefs import RoutingError, SortSpec
 from proxy.routing.resolve import Resolved
@@ -58,14 +59,24 @@ def _sort_key(by: str, health: HealthView) -> Callable[[Option], tuple[float, ..
         elif by == "latency":
             latency = h.ttft_p50_ms if h.ttft_p50_ms is not None else h.latency_p50_ms
             metric = latency if latency is not None else inf
-        elif by == "exacto":  # no tool-call quality data here: best uptime, then throughput
-            metric = -(h.uptime_30m if h.uptime_30m is not None else 100.0)
-            return (outage, metric, -(h.throughput_p50 or 0.0), price, float(c.endpoint_id))
+        elif by == "exacto":  # measured tool-call quality first, then throughput, then price
+            return (outage, tool_error_estimate(h), -(h.throughput_p50 or 0.0), price, float(c.endpoint_id))
         else:
             metric = price
         return (outage, metric, price, float(c.price.request), float(c.endpoint_id))
 
     return key
+
+
+# An endpoint without enough tool-call samples is assumed to fail this share of them: behind endpoints
+# measured near-perfect, ahead of ones measured worse (docs/routing.md "Tool-call quality").
+UNMEASURED_TOOL_ERROR_RATE = 0.05
+# Requests with tools try endpoints measured at or above this bad tool-call share last.
+BAD_TOOL_ERROR_RATE = 0.2
+
+
+def tool_error_estimate(h: EndpointHealth) -> float:
+    return h.tool_error_rate if h.tool_error_rate is not None else UNMEASURED_TOOL_ERROR_RATE
 
 
 def _load_balanced(options: list[Option], health: HealthView, rng: random.Random) -> list[Option]:
@@ -110,6 +121,11 @@ def _order(
         rest = _load_balanced(rest, health, rng)
     if prefs.preferred_min_throughput or prefs.preferred_max_latency:
         rest = _stable_partition(rest, lambda o: _meets_preferences(o, req, health))
+    if "tools" in req.params:
+        # Price and speed order the endpoints whose tool calls work; the ones that break them go last.
+        rest = _stable_partition(
+            rest, lambda o: tool_error_estimate(health.get(o.candidate.endpoint_id)) < BAD_TOOL_ERROR_RATE
+        )
     ordered = listed + rest
     if prefs.order is None:
         ordered = _stable_partition(ordered, lambda o: o.compress_to is None)
@@ -145,6 +161,8 @@ def plan(resolved: Resolved, health: HealthView, rng: random.Random) -> RoutePla
             all_open.extend(options)
     if not per_target:
         raise _failure(resolved, all_open, health)
+    if resolved.rerank is not None:
+        per_target = rerank(per_target, req, health, resolved.rerank)
     pooled_sort = next((t.sort for t, _ in per_target if t.sort and t.sort.partition == "none"), None)
     if pooled_sort is not None:
         ordered = _order([o for _, opts in per_target for o in opts], req, pooled_sort, health, rng)

@@ -11,8 +11,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from proxy.catalog.snapshot import CatalogSnapshot
-from proxy.routing.auto import ROUTERS, router_models
+from proxy.routing.auto import (
+    AUTO_ROUTERS,
+    ROUTERS,
+    QualityTable,
+    option_serves,
+    policy_ranked,
+    quality_table,
+    router_models,
+)
 from proxy.routing.filters import eligible, with_credentials
 from proxy.routing.prefs import ProviderPrefs, RoutingError, SortSpec
 from proxy.routing.types import Option, Rejected, RouteRequest, Target
@@ -29,6 +39,8 @@ class Resolved:
     choices: tuple[tuple[Target, tuple[Option, ...]], ...]
     rejection: Rejected | None  # the first reason a target had no eligible endpoint
     uncredentialed: frozenset[str]  # providers of eligible endpoints nobody holds a key for
+    # The auto router's shortlist: plan() re-scores it with health (auto.rerank) against this table.
+    rerank: QualityTable | None = None
 
     @property
     def endpoint_ids(self) -> list[int]:
@@ -65,23 +77,30 @@ def target_for(model_id: str, catalog: CatalogSnapshot, prefs: ProviderPrefs) ->
     return Target(base, base_info, cands, SortSpec(by=sort_by, partition=by), tiers)
 
 
-def _targets(req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random) -> tuple[list[Target], str | None]:
+def _targets(
+    req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random
+) -> tuple[list[Target], str | None, set[str]]:
     if not req.models:
         raise RoutingError(400, "No models provided", {"error_type": "invalid_request"})
     targets: list[Target] = []
     router: str | None = None
+    routed: set[str] = set()  # model ids a router chose (their endpoints must honour endpoint_serves)
     for model_id in req.models:
         if model_id in ROUTERS:
             router = model_id
-            targets.extend(target_for(slug, catalog, req.prefs) for slug in router_models(model_id, req, catalog, rng))
+            picked = router_models(model_id, req, catalog, rng)
+            if len(req.models) > 1:  # among other ids plan() does not re-score: the fallbacks only
+                picked = picked[: settings.AUTO_ROUTER_FALLBACKS]
+            routed.update(picked)
+            targets.extend(target_for(slug, catalog, req.prefs) for slug in picked)
         else:
             targets.append(target_for(model_id, catalog, req.prefs))
-    return targets, router
+    return targets, router, routed
 
 
 def resolve(req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random) -> Resolved:
     """Targets and their endpoints. Raises `RoutingError` for bad input (400) or a router with no pick (404)."""
-    targets, router = _targets(req, catalog, rng)
+    targets, router, routed = _targets(req, catalog, rng)
     choices: list[tuple[Target, tuple[Option, ...]]] = []
     rejection: Rejected | None = None
     uncredentialed: set[str] = set()
@@ -92,8 +111,13 @@ def resolve(req: RouteRequest, catalog: CatalogSnapshot, rng: random.Random) -> 
             rejection = rejection or rejected
             continue
         usable = with_credentials(options, req, catalog)
+        if target.model_slug in routed:
+            usable = [o for o in usable if option_serves(o, req)]
         if usable:
             choices.append((target, tuple(usable)))
         else:
             uncredentialed.update(o.candidate.provider_slug for o in options)
-    return Resolved(req, router, tuple(choices), rejection, frozenset(uncredentialed))
+    rerank = None
+    if router in AUTO_ROUTERS and policy_ranked(req) and req.models == (router,):
+        rerank = quality_table(catalog)
+    return Resolved(req, router, tuple(choices), rejection, frozenset(uncredentialed), rerank)

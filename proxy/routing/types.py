@@ -21,6 +21,8 @@ class RouteRequest:
     service_tier: str | None = None  # "flex" | "priority" | "fast" | ...
     auto_allowed: tuple[str, ...] = ()  # auto-router plugin `allowed_models` (wildcards)
     auto_excluded: tuple[str, ...] = ()  # auto-router plugin `excluded_models`
+    code_in_prompt: bool = False  # a signal for the auto router's weights (auto.code_in_prompt)
+    output_modalities: frozenset[str] = frozenset()  # the request's `modalities`; empty: text
 
 
 @dataclass(frozen=True, slots=True)

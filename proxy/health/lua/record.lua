@@ -25,6 +25,17 @@ if kind ~= 'rl' then
     end
   end
 end
+-- Tool-call quality (ARGV[17]: '' no tool calls, '1' all usable, '0' a bad one) in a ring of
+-- per-minute buckets of ARGV[18] slots: tm<i> = the bucket's minute, tt<i> = responses, tb<i> = bad.
+if kind == 'ok' and ARGV[17] ~= '' then
+  local tminute = math.floor(now / 60000)
+  local ti = tminute % tonumber(ARGV[18])
+  if tonumber(redis.call('HGET', st, 'tm' .. ti) or '-1') ~= tminute then
+    redis.call('HSET', st, 'tm' .. ti, tminute, 'tt' .. ti, 0, 'tb' .. ti, 0)
+  end
+  redis.call('HINCRBY', st, 'tt' .. ti, 1)
+  if ARGV[17] == '0' then redis.call('HINCRBY', st, 'tb' .. ti, 1) end
+end
 local open_until = tonumber(redis.call('HGET', st, 'o') or '0')
 if kind == 'ok' then
   redis.call('HSET', st, 'c', 0)

@@ -35,7 +35,18 @@ for n, st in ipairs(KEYS) do
         retry = tostring(p - now)
       end
     end
-    out[n] = {outage, state, retry, t['lat'] or '', t['ttft'] or '', t['tps'] or ''}
+    -- Tool-call quality over the last ARGV[7] minutes, once at least ARGV[8] responses had tool calls.
+    local tminute = math.floor(now / 60000)
+    local tt, tb = 0, 0
+    for j = 0, tonumber(ARGV[7]) - 1 do
+      if tonumber(t['tm' .. j] or '-1') > tminute - tonumber(ARGV[7]) then
+        tt = tt + tonumber(t['tt' .. j] or '0')
+        tb = tb + tonumber(t['tb' .. j] or '0')
+      end
+    end
+    local tool_rate = ''
+    if tt > 0 and tt >= tonumber(ARGV[8]) then tool_rate = tostring(tb / tt) end
+    out[n] = {outage, state, retry, t['lat'] or '', t['ttft'] or '', t['tps'] or '', tool_rate}
   end
 end
 return out

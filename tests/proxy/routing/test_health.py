@@ -298,10 +298,35 @@ def test_it_computes_uptime_over_five_minutes_thirty_minutes_and_a_day(kind: str
             "uptime_last_1d": None,
             "latency_last_30m": None,
             "throughput_last_30m": None,
+            "tool_call_error_rate_last_30m": None,
         }
         clock.advance(86_400)
         await succeed(store, 7)
         assert store.stats([7])[7]["uptime_last_1d"] == 100.0  # yesterday is gone
+
+    run(kind, body)
+
+
+@KINDS
+def test_it_measures_the_share_of_bad_tool_calls_over_thirty_minutes(kind: str) -> None:
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        for verdict in (True, False, True, False):
+            await store.record(7, ok=True, latency_ms=100, tool_calls_ok=verdict)
+        await succeed(store, 7, times=3)  # answers without tool calls do not count
+        assert (await store.view([7])).get(7).tool_error_rate is None  # 4 < the minimum of 5
+        clock.advance(10 * 60)
+        await store.record(7, ok=True, latency_ms=100, tool_calls_ok=False)
+        assert (await store.view([7])).get(7).tool_error_rate == pytest.approx(0.6)
+        assert store.stats([7])[7]["tool_call_error_rate_last_30m"] == pytest.approx(0.6)
+        await store.record(8, ok=False, org_id=1, tool_calls_ok=False)  # failures carry no verdict
+        assert (await store.view([8])).get(8).tool_error_rate is None
+        clock.advance(25 * 60)  # the first four are older than 30 minutes; one of five remains
+        for _ in range(4):
+            await store.record(7, ok=True, latency_ms=100, tool_calls_ok=True)
+        assert (await store.view([7])).get(7).tool_error_rate == pytest.approx(0.2)
+        clock.advance(31 * 60)
+        assert (await store.view([7])).get(7).tool_error_rate is None
 
     run(kind, body)
 

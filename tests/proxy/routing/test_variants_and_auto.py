@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from proxy.health import EndpointHealth, HealthView
 from proxy.routing import RoutePlan, RouteRequest, route
-from proxy.routing.auto import auto_models, default_ranking
+from proxy.routing.auto import auto_models
 from proxy.routing.prefs import RoutingError, parse_provider_prefs
 from tests.proxy.routing.support import ALL_PARAMS, USD_PER_MTOK, cand, catalog, model
 
@@ -153,8 +153,8 @@ AUTO_CAT = catalog(
 )
 
 
-def test_it_ranks_the_catalog_cheapest_first_by_default() -> None:
-    assert default_ranking(AUTO_CAT) == ["acme/cheap", "acme/mid", "acme/pricey"]
+def test_it_ranks_models_without_quality_figures_cheapest_first() -> None:
+    assert auto_models(RouteRequest(models=("openrouter/auto",)), AUTO_CAT) == ("acme/cheap", "acme/mid", "acme/pricey")
 
 
 def test_it_routes_auto_to_the_first_models_that_fit_and_names_the_router() -> None:

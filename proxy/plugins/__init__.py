@@ -1,0 +1,1 @@
+"""Request plugins and response checks that are pure translation: no I/O (docs/routing.md)."""
