@@ -1,20 +1,68 @@
-"""Activity reads over the settled generation records. Read-only; always scoped to one organization."""
+"""Activity reads over the settled generation records. Read-only; always scoped to one organization.
+
+Every query starts from `_scoped` (organization + window + filters), so no read here can see another
+organization's rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from django.db.models import Avg, Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay
 from django.utils import timezone
 
+from analytics.usage import usage_rows, usage_totals
 from billing.models import Generation
+from common.money import nanos_to_usd_number
 from organizations.models import Organization
 
-RANGES = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-GROUPS = {"model": "model", "key": "api_key__name", "provider": "provider_name", "app": "http_referer"}
+# range key -> (bucket unit, bucket count). Windows are whole buckets ending with the current one, so
+# the chart, the totals and the tables all count the same rows.
+RANGES: dict[str, tuple[str, int]] = {"1d": ("hour", 24), "7d": ("day", 7), "30d": ("day", 30)}
+RANGE_LABELS = {"1d": "24 h", "7d": "7 d", "30d": "30 d"}
+GROUPS = {"model": "model", "key": "api_key__name", "provider": "provider_name", "app": "app"}
+METRICS = ("requests", "tokens", "cost")
+TOP_SERIES = 8  # more stacked colours than this are unreadable; the rest become "Other"
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrowing a member asked for; empty strings mean "any"."""
+
+    model: str = ""
+    provider: str = ""
+    key: str = ""  # an ApiKey public_id
+    app: str = ""
+
+    def query(self) -> Q:
+        q = Q()
+        if self.model:
+            q &= Q(model=self.model)
+        if self.provider:
+            q &= Q(provider_slug=self.provider) | Q(provider_name=self.provider)
+        if self.key:
+            q &= Q(api_key__public_id=self.key)
+        if self.app:
+            # An app is its X-Title, or for untitled traffic the referer's host (matched loosely).
+            q &= Q(app_title=self.app) | (Q(app_title="") & Q(http_referer__icontains=self.app))
+        return q
+
+
+@dataclass(frozen=True)
+class Window:
+    range_key: str
+    unit: str  # "hour" or "day"
+    starts: list[datetime] = field(default_factory=list)
+
+    @property
+    def since(self) -> datetime:
+        return self.starts[0]
 
 
 @dataclass(frozen=True)
@@ -26,58 +74,296 @@ class Totals:
     reasoning_tokens: int
 
 
-def _in_range(*, organization: Organization, since: datetime) -> QuerySet[Generation]:
-    return Generation.objects.filter(organization=organization, created_at__gte=since)
+def activity_window(range_key: str, *, now: datetime | None = None) -> Window:
+    """The buckets of a range, oldest first, in UTC (unknown range keys fall back to 7 days)."""
+    range_key = range_key if range_key in RANGES else "7d"
+    unit, count = RANGES[range_key]
+    now = (now or timezone.now()).astimezone(UTC)
+    if unit == "hour":
+        last, step = now.replace(minute=0, second=0, microsecond=0), timedelta(hours=1)
+    else:
+        last, step = now.replace(hour=0, minute=0, second=0, microsecond=0), timedelta(days=1)
+    return Window(range_key, unit, [last - step * i for i in range(count - 1, -1, -1)])
 
 
 def activity_since(range_key: str) -> datetime:
-    return timezone.now() - RANGES.get(range_key, RANGES["7d"])
+    return activity_window(range_key).since
 
 
-def activity_totals(*, organization: Organization, since: datetime) -> Totals:
-    row = _in_range(organization=organization, since=since).aggregate(
-        requests=Count("id"),
-        spend=Coalesce(Sum("cost_nanos"), 0),
-        prompt=Coalesce(Sum("tokens_prompt"), 0),
-        completion=Coalesce(Sum("tokens_completion"), 0),
-        reasoning=Coalesce(Sum("tokens_reasoning"), 0),
-    )
-    return Totals(row["requests"], row["spend"], row["prompt"], row["completion"], row["reasoning"])
+def app_label(app_title: str, http_referer: str) -> str:
+    """What "By app" shows: the X-Title the client sent, else the referer's host."""
+    if app_title:
+        return app_title
+    if http_referer:
+        host = urlsplit(http_referer if "//" in http_referer else f"//{http_referer}").hostname
+        return host or http_referer
+    return ""
 
 
-def activity_grouped(*, organization: Organization, since: datetime, group: str) -> list[dict[str, Any]]:
+def _scoped(*, organization: Organization, since: datetime, filters: Filters | None = None) -> QuerySet[Generation]:
+    qs = Generation.objects.filter(organization=organization, created_at__gte=since)
+    return qs.filter(filters.query()) if filters else qs
+
+
+def activity_totals(*, organization: Organization, since: datetime, filters: Filters | None = None) -> Totals:
+    rows = usage_rows(organization=organization, since=since, where=filters.query() if filters else None)
+    sums = usage_totals(rows)
+    return Totals(sums["requests"], sums["spend_nanos"], sums["prompt"], sums["completion"], sums["reasoning"])
+
+
+def _group_fields(group: str) -> tuple[str, ...]:
+    return ("app_title", "http_referer") if group == "app" else (GROUPS.get(group, "model"),)
+
+
+def _label(group: str, row: dict[str, Any]) -> str:
+    if group == "app":
+        return app_label(row["app_title"] or "", row["http_referer"] or "")
+    return str(row[_group_fields(group)[0]] or "")
+
+
+def activity_grouped(
+    *, organization: Organization, since: datetime, group: str, filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """Requests, tokens, spend and mean latency per model, key, provider or app, biggest spend first."""
-    field = GROUPS.get(group, GROUPS["model"])
-    return [
-        dict(row)
-        for row in _in_range(organization=organization, since=since)
-        .values(label=F(field))
-        .annotate(
-            requests=Count("id"),
-            spend_nanos=Coalesce(Sum("cost_nanos"), 0),
-            tokens=Coalesce(Sum(F("tokens_prompt") + F("tokens_completion")), 0),
-            latency_ms=Avg("latency_ms"),
-        )
-        .order_by("-spend_nanos", "-requests")[:50]
-    ]
-
-
-def activity_daily(*, organization: Organization, since: datetime) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [
-        dict(row)
-        for row in _in_range(organization=organization, since=since)
-        .annotate(day=TruncDay("created_at"))
-        .values("day")
-        .annotate(requests=Count("id"), spend_nanos=Coalesce(Sum("cost_nanos"), 0))
-        .order_by("day")
-    ]
-    peak = max((r["requests"] for r in rows), default=0)
-    for r in rows:
-        r["bar_percent"] = round(100 * r["requests"] / peak) if peak else 0
-    return rows
-
-
-def generation_recent(*, organization: Organization, limit: int = 50) -> QuerySet[Generation]:
-    return (
-        Generation.objects.filter(organization=organization).select_related("api_key").order_by("-created_at")[:limit]
+    group = group if group in GROUPS else "model"
+    rows = usage_rows(
+        organization=organization,
+        since=since,
+        where=filters.query() if filters else None,
+        dims=_group_fields(group),
     )
+    # Several referers can share a host (different paths): merge them under the one label.
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        label = _label(group, row)
+        into = merged.setdefault(
+            label, {"label": label, "requests": 0, "spend_nanos": 0, "tokens": 0, "latency_sum": 0, "latency_n": 0}
+        )
+        for name in ("requests", "spend_nanos", "tokens", "latency_sum", "latency_n"):
+            into[name] += row[name]
+    out = sorted(merged.values(), key=lambda r: (-r["spend_nanos"], -r["requests"], r["label"]))[:50]
+    for r in out:
+        r["latency_ms"] = r["latency_sum"] / r["latency_n"] if r["latency_n"] else None
+    return out
+
+
+def _metric_value(metric: str, row: dict[str, Any]) -> int:
+    return int(row["tokens"] if metric == "tokens" else row["spend_nanos"] if metric == "cost" else row["requests"])
+
+
+def activity_series(
+    *, organization: Organization, window: Window, metric: str, group: str, filters: Filters | None = None
+) -> dict[str, Any]:
+    """The chart's data: one value per bucket (empty buckets are zeros) per group, stacked.
+
+    The biggest `TOP_SERIES` groups get a series each and the rest are summed into "Other", so a long
+    tail of models cannot make the chart unreadable. Cost is sent as USD numbers (display only).
+    """
+    metric = metric if metric in METRICS else "requests"
+    group = group if group in GROUPS else "model"
+    rows = usage_rows(
+        organization=organization,
+        since=window.since,
+        where=filters.query() if filters else None,
+        dims=_group_fields(group),
+        unit=window.unit,
+    )
+    index = {start: i for i, start in enumerate(window.starts)}
+    by_label: dict[str, list[int]] = {}
+    for row in rows:
+        slot = index.get(row["bucket"])
+        if slot is None:
+            continue  # a row from a clock a little ahead of ours
+        values = by_label.setdefault(_label(group, row) or "(none)", [0] * len(window.starts))
+        values[slot] += _metric_value(metric, row)
+    ranked = sorted(by_label.items(), key=lambda item: (-sum(item[1]), item[0]))
+    top, rest = ranked[:TOP_SERIES], ranked[TOP_SERIES:]
+    if rest:
+        top.append(("Other", [sum(col) for col in zip(*(values for _, values in rest), strict=True)]))
+
+    def shown(value: int) -> float | int:
+        return nanos_to_usd_number(value) if metric == "cost" else value
+
+    label_format = "%b %-d %H:00" if window.unit == "hour" else "%b %-d"
+    return {
+        "range": window.range_key,
+        "metric": metric,
+        "group": group,
+        "unit": "USD" if metric == "cost" else metric,
+        "buckets": [start.isoformat() for start in window.starts],
+        "labels": [start.strftime(label_format) for start in window.starts],
+        "series": [{"label": label, "data": [shown(v) for v in values]} for label, values in top],
+        "total": shown(sum(sum(values) for _, values in ranked)),
+    }
+
+
+def activity_filter_choices(*, organization: Organization, since: datetime) -> dict[str, list[Any]]:
+    """The models, providers, keys and apps this organization used in the window, for the filter selects
+    (read from the rollups like the chart, so a busy organization's page does not scan its raw rows)."""
+
+    def used(*dims: str) -> set[tuple[Any, ...]]:
+        rows = usage_rows(organization=organization, since=since, dims=dims)
+        return {tuple(row[d] for d in dims) for row in rows if row["requests"]}
+
+    keys = sorted(
+        (name, str(public_id)) for public_id, name in used("api_key__public_id", "api_key__name") if public_id
+    )
+    return {
+        "models": sorted(model for (model,) in used("model"))[:200],
+        "providers": sorted(slug for (slug,) in used("provider_slug"))[:100],
+        "keys": [(public_id, name) for name, public_id in keys][:200],
+        "apps": sorted(
+            {label for title, referer in used("app_title", "http_referer") if (label := app_label(title, referer))}
+        )[:200],
+    }
+
+
+def generation_list(
+    *, organization: Organization, since: datetime, filters: Filters | None = None
+) -> QuerySet[Generation]:
+    """Newest first; the page pages it (50 a page)."""
+    return (
+        _scoped(organization=organization, since=since, filters=filters)
+        .select_related("api_key")
+        .order_by("-created_at", "-id")
+    )
+
+
+def generation_get(*, organization: Organization, generation_id: str) -> Generation | None:
+    return (
+        Generation.objects.filter(organization=organization, generation_id=generation_id)
+        .select_related("api_key", "user")
+        .first()
+    )
+
+
+EXPORT_COLUMNS = (
+    "created_at",
+    "generation_id",
+    "model",
+    "provider_slug",
+    "api_key__name",
+    "app_title",
+    "http_referer",
+    "tokens_prompt",
+    "tokens_completion",
+    "tokens_reasoning",
+    "tokens_cached",
+    "cost_nanos",
+    "is_byok",
+    "latency_ms",
+    "ttft_ms",
+    "finish_reason",
+    "cancelled",
+    "usage_estimated",
+)
+EXPORT_CHUNK = 2000
+
+
+def generation_export_chunks(
+    *, organization: Organization, since: datetime, filters: Filters | None = None, chunk: int = EXPORT_CHUNK
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The window's generations, newest first, `chunk` rows per query (keyset paging on created_at and
+    id), so an export of millions of rows holds one chunk in memory, never the whole result."""
+    base = _scoped(organization=organization, since=since, filters=filters).order_by("-created_at", "-id")
+    cursor: tuple[datetime, int] | None = None
+    while True:
+        qs = base
+        if cursor is not None:
+            created, pk = cursor
+            # (created_at, id) < cursor, written as a range plus an exclusion: an OR of the two
+            # conditions stops PostgreSQL from walking the (organization, created_at) index.
+            qs = qs.filter(created_at__lte=created).exclude(created_at=created, id__gte=pk)
+        rows = list(qs.values_list("id", *EXPORT_COLUMNS)[:chunk])
+        if not rows:
+            return
+        yield [row[1:] for row in rows]
+        if len(rows) < chunk:
+            return
+        cursor = (rows[-1][1], rows[-1][0])
+
+
+# Rankings: every organization's settled usage, aggregated. Nothing here returns an organization, a key
+# or a user; an app appears under the name its client sent (X-Title) or its public referer host.
+RANKING_PERIODS: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+}
+
+
+def rankings_top(*, period: str, by: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Top models (`by="model"`) or apps (`by="app"`) by total tokens over the period, with each one's share."""
+    since = timezone.now() - RANKING_PERIODS.get(period, RANKING_PERIODS["week"])
+    fields = ("app_title", "http_referer") if by == "app" else ("model",)
+    rows = (
+        Generation.objects.filter(created_at__gte=since)
+        .values(*fields)
+        .annotate(tokens=Coalesce(Sum(F("tokens_prompt") + F("tokens_completion")), 0), requests=Count("id"))
+    )
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        label = app_label(row["app_title"] or "", row["http_referer"] or "") if by == "app" else row["model"]
+        if not label:
+            continue  # untitled traffic without a referer is nobody's app
+        into = merged.setdefault(label, {"label": label, "tokens": 0, "requests": 0})
+        into["tokens"] += row["tokens"]
+        into["requests"] += row["requests"]
+    total = sum(r["tokens"] for r in merged.values()) or 1
+    ranked = sorted((r for r in merged.values() if r["tokens"]), key=lambda r: (-r["tokens"], r["label"]))[:limit]
+    for r in ranked:
+        r["share"] = r["tokens"] / total
+    return ranked
+
+
+def rankings_share_series(*, days: int = 30, top: int = 8) -> dict[str, Any]:
+    """Each day's token share of the top models over the last `days` days (the rest as "Other")."""
+    window = activity_window("30d" if days == 30 else "7d")
+    rows = (
+        Generation.objects.filter(created_at__gte=window.since)
+        .annotate(bucket=TruncDay("created_at", tzinfo=UTC))
+        .values("bucket", "model")
+        .annotate(tokens=Coalesce(Sum(F("tokens_prompt") + F("tokens_completion")), 0))
+    )
+    index = {start: i for i, start in enumerate(window.starts)}
+    by_model: dict[str, list[int]] = {}
+    for row in rows:
+        if (slot := index.get(row["bucket"])) is not None:
+            by_model.setdefault(row["model"], [0] * len(window.starts))[slot] += row["tokens"]
+    ranked = sorted(by_model.items(), key=lambda item: (-sum(item[1]), item[0]))
+    shown = ranked[:top]
+    if ranked[top:]:
+        shown.append(("Other", [sum(col) for col in zip(*(v for _, v in ranked[top:]), strict=True)]))
+    totals = [sum(col) for col in zip(*(v for _, v in ranked), strict=True)] if ranked else []
+    return {
+        "labels": [start.strftime("%b %-d") for start in window.starts],
+        "series": [
+            {"label": label, "data": [round(100 * v / t, 2) if t else 0 for v, t in zip(values, totals, strict=True)]}
+            for label, values in shown
+        ],
+    }
+
+
+API_DAYS = 30
+
+
+def activity_daily(
+    *, organization: Organization, today: datetime, day: datetime | None = None, where: Q | None = None
+) -> list[dict[str, Any]]:
+    """`GET /api/v1/activity`'s rows: per UTC day x model x endpoint over the last `API_DAYS` completed
+    days before `today` (a UTC midnight), or only `day`; newest day first, biggest spend first."""
+    since, until = (day, day + timedelta(days=1)) if day else (today - timedelta(days=API_DAYS), today)
+    dims = ("model", "endpoint_tag", "provider_name")
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in usage_rows(organization=organization, since=since, until=until, where=where, dims=dims, unit="day"):
+        key = (row["bucket"], *(row[d] for d in dims))
+        into = merged.setdefault(
+            key, dict.fromkeys(("requests", "spend_nanos", "byok_nanos", "prompt", "completion", "reasoning"), 0)
+        )
+        for name in into:
+            into[name] += row[name]
+    out = [
+        {"bucket": key[0], "model": key[1], "endpoint_tag": key[2], "provider_name": key[3], **sums}
+        for key, sums in merged.items()
+    ]
+    return sorted(out, key=lambda r: (-r["bucket"].timestamp(), -r["spend_nanos"], r["model"], r["endpoint_tag"]))

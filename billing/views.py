@@ -16,8 +16,8 @@ from billing.api.selectors import (
     credits_summary,
     generation_list_recent,
     generation_totals_since,
-    ledger_entry_list_recent,
 )
+from billing.selectors import HISTORY_DAYS_PER_PAGE, credit_history_days
 from organizations.access import OrgRequest, org_page
 
 SUMMARY_DAYS = 30
@@ -27,13 +27,19 @@ SUMMARY_DAYS = 30
 @require_GET
 def credits_page(request: OrgRequest) -> HttpResponse:
     organization, membership = request.organization, request.membership
+    raw_page = request.GET.get("history", "1")
+    page = int(raw_page) if raw_page.isdecimal() and 0 < len(raw_page) < 5 else 1
+    history, older = credit_history_days(organization=organization, page=max(page, 1), now=timezone.now())
     context = {
         "organization": organization,
         "membership": membership,
         "can_manage": membership.can_manage,
         "active_nav": "credits",
         "summary": credits_summary(organization=organization),
-        "entries": ledger_entry_list_recent(organization=organization),
+        "history": history,
+        "history_page": max(page, 1),
+        "history_older": older,
+        "history_days": HISTORY_DAYS_PER_PAGE,
         "generations": generation_list_recent(organization=organization),
         "totals": generation_totals_since(
             organization=organization, since=timezone.now() - timedelta(days=SUMMARY_DAYS)

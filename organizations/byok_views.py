@@ -8,6 +8,9 @@ are marked sensitive so Django's error reports leave it out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
@@ -21,6 +24,11 @@ from organizations.access import OrgRequest, org_page
 from organizations.models import Organization
 from organizations.services import OrganizationError
 
+# The provider catalog lives in proxy, a layer above this app, so the top layer plugs it in
+# (openrouter_site.pages.byok, when the URLs load): a callable returning (slug, name) pairs.
+provider_choices: Callable[[], list[tuple[str, str]]] | None = None
+MIN_SECRET_CHARS = 16  # provider keys are long; a short paste is a mistake (a hint, a prefix)
+
 
 class CredentialForm(forms.Form):
     provider_slug = forms.CharField(
@@ -28,11 +36,20 @@ class CredentialForm(forms.Form):
     )
     secret = forms.CharField(
         label="API key",
+        min_length=MIN_SECRET_CHARS,
         max_length=byok.MAX_SECRET_CHARS,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Stored encrypted. It is never shown again, only its last four characters.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = provider_choices() if provider_choices is not None else []
+        if choices:  # a select of the catalog's providers: an unknown slug is refused, not stored
+            self.fields["provider_slug"] = forms.ChoiceField(
+                label="Provider", choices=[("", "Choose a provider"), *choices], help_text="From the model catalog."
+            )
 
 
 class FallbackForm(forms.Form):
@@ -59,7 +76,8 @@ def _render(request: OrgRequest, form: CredentialForm | None = None, status: int
         "credentials": byok.provider_credential_list(organization=organization),
         "form": form or CredentialForm(),
         "fallback_form": FallbackForm(initial={"allow": organization.byok_allow_platform_fallback}),
-        "active_nav": "organization",
+        "active_nav": "byok",
+        "can_test": provider_choices is not None,  # the test action is served by the same top layer
     }
     return render(request, "organizations/byok.html", context, status=status)
 

@@ -36,3 +36,41 @@ document.addEventListener("htmx:responseError", (event) => {
   }
   box.textContent = reason;
 });
+
+// Filter bars marked data-autosubmit reload the page as soon as a choice changes (Apply stays for
+// keyboard users and browsers without JS).
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("form[data-autosubmit]");
+  if (form) form.requestSubmit();
+});
+
+// The phone navigation: the Menu button shows and hides the main nav (CSS hides it under 760 px).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-nav-toggle]");
+  if (!button) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  document.documentElement.classList.toggle("nav-open", open);
+});
+
+// Theme: "light", "dark" or unset (follow prefers-color-scheme). The choice is applied before paint by
+// the inline script in base.html; this button cycles it and tells charts to redraw.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-theme-toggle]");
+  if (!button) return;
+  const root = document.documentElement;
+  const systemDark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  const current = root.dataset.theme || (systemDark ? "dark" : "light");
+  const next = current === "dark" ? "light" : "dark";
+  root.dataset.theme = next;
+  try { localStorage.setItem("theme", next); } catch { /* private mode: the choice lasts this page */ }
+  button.setAttribute("aria-pressed", String(next === "dark"));
+  document.dispatchEvent(new Event("themechange"));
+});
+
+// The toggle's pressed state reflects the theme in use, whether chosen or inherited from the OS.
+document.addEventListener("DOMContentLoaded", () => {
+  const root = document.documentElement;
+  const dark = root.dataset.theme ? root.dataset.theme === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches;
+  document.querySelectorAll("[data-theme-toggle]").forEach((b) => b.setAttribute("aria-pressed", String(dark)));
+});

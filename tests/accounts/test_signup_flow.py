@@ -90,7 +90,8 @@ def test_it_re_renders_sign_up_with_errors_and_creates_nothing(client: Client) -
 
 
 def test_it_sends_anonymous_visitors_to_the_login_page(client: Client) -> None:
-    for url in ("/", "/keys/", "/settings/"):
+    # "/" itself is the landing page for signed-out visitors (tests/pages/test_landing.py).
+    for url in ("/keys/", "/settings/"):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")

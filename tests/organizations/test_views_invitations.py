@@ -86,7 +86,8 @@ def test_it_sends_an_anonymous_visitor_to_sign_in_first(client: Client, triad: T
     client.logout()
     response = client.get(path)
     assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/?next=/invitations/")
+    # No account for the invited address yet: sign-up (tests/organizations/test_invitation_signin.py).
+    assert response["Location"].startswith("/accounts/signup/?next=/invitations/")
 
 
 def test_it_revokes_a_pending_invitation(client: Client, triad: Triad) -> None:

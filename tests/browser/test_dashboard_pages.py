@@ -1,0 +1,277 @@
+"""The dashboard in headless Chromium at 1280x800 and 390x844, light and dark.
+
+Every page: answers 200, one h1, a page title, no horizontal overflow at phone width, the nav links
+all answer 200. Activity: the chart draws points for seeded data, a filter changes the result, the
+CSV export downloads the right rows. An outsider gets 404. Screenshots go to var/screenshots/dashboard/
+(gitignored; CI keeps them as artifacts) and are worth a look after any change to templates or CSS.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import Generation
+from organizations.services import api_key_create
+from proxy.catalog.build import DEFAULT_OUT
+from proxy.catalog.services import catalog_load, catalog_read
+from proxy.selectors import catalog_cache_clear
+from tests.support import Triad
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots" / "dashboard"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} is missing: run `bash scripts/system-deps.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, never silently skip them
+        pytest.skip(message)
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop in this thread
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def seeded(triad: Triad) -> Triad:
+    """Traffic over the last week on two models and two apps, plus one outsider generation."""
+    key = api_key_create(organization=triad.org, name="backend", created_by=triad.owner).api_key
+    now = timezone.now()
+    for n in range(12):
+        Generation.objects.create(
+            generation_id=f"gen-browser-{n}",
+            organization=triad.org,
+            api_key=key,
+            model="anthropic/claude-sonnet-4" if n % 3 else "openai/gpt-4o",
+            provider_slug="anthropic" if n % 3 else "openai",
+            provider_name="Anthropic" if n % 3 else "OpenAI",
+            tokens_prompt=100 + n,
+            tokens_completion=50,
+            cost_nanos=20_295 * (n + 1),
+            latency_ms=300 + n,
+            ttft_ms=120,
+            finish_reason="stop",
+            app_title="Cool Chat" if n % 2 else "",
+            http_referer="https://docs.example.org/page",
+            created_at=now - timedelta(days=n % 5, hours=n),
+        )
+    Generation.objects.create(
+        generation_id="gen-secret",
+        organization=triad.outsider_org,
+        model="secret/model",
+        provider_slug="p",
+        provider_name="P",
+        created_at=now,
+    )
+    catalog_cache_clear()
+    catalog_load(data=catalog_read(DEFAULT_OUT))
+    return triad
+
+
+def _context(browser: Any, live_server: Any, user: Any, *, viewport: dict[str, int], scheme: str) -> Any:
+    """A browser context already signed in as `user` (the session cookie from Django's test client)."""
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport=viewport, color_scheme=scheme, accept_downloads=True)
+    context.set_default_timeout(10_000)
+    host = live_server.url.split("//", 1)[1].split(":")[0]
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "domain": host, "path": "/"}])
+    return context
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    if page.viewport_size["width"] < 760:  # a phone page is too tall to judge whole: keep the first screen too
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-screen.png"))
+
+
+def _overflow(page: Any) -> int:
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+# live_server is a WSGI server, so Django buffers the export's async iterator there (and warns); under
+# ASGI, as deployed, it is streamed. The streaming itself is tested in tests/analytics.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
+def test_the_activity_chart_filters_and_export(browser: Any, live_server: Any, seeded: Triad) -> None:
+    context = _context(browser, live_server, seeded.member, viewport=DESKTOP, scheme="light")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/o/{seeded.org.slug}/activity/?range=7d")
+    page.wait_for_selector("#activity-chart[data-points]")
+    assert page.evaluate("!!Chart.getChart(document.getElementById('activity-canvas'))")
+    assert int(page.get_attribute("#activity-chart", "data-points") or 0) > 0
+    assert page.get_attribute("#activity-chart", "data-buckets") == "7"
+    drawn = page.evaluate(
+        """() => { const c = document.getElementById('activity-canvas');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    )
+    assert drawn > 1000  # bars, axes and legend are painted, not just an empty canvas
+    labels = page.evaluate("Chart.getChart(document.getElementById('activity-canvas')).data.datasets.map(d => d.label)")
+    assert sorted(labels) == ["anthropic/claude-sonnet-4", "openai/gpt-4o"]
+    assert "secret/model" not in page.content()
+    _shot(page, "activity-desktop-light")
+
+    # The metric switch reloads only the chart, through htmx.
+    page.click("label[for=metric-cost]")
+    page.wait_for_function("window.activitySeries && window.activitySeries.metric === 'cost'")
+    assert "metric=cost" in page.url
+
+    # A filter changes the result: one model, one series, fewer requests.
+    page.select_option("#activity-model", "openai/gpt-4o")
+    page.wait_for_url("**model=openai%2Fgpt-4o**")
+    page.wait_for_function("window.activitySeries && window.activitySeries.series.length === 1")
+    assert page.inner_text("#activity-requests") == "4"
+
+    # The export downloads exactly the filtered rows.
+    with page.expect_download() as download_info:
+        page.click("#activity-export")
+    path = download_info.value.path()
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
+    expected = Generation.objects.filter(organization=seeded.org, model="openai/gpt-4o").count()
+    assert len(rows) == expected == 4
+    assert {r["model"] for r in rows} == {"openai/gpt-4o"}
+
+    # Drill down: the list links to a generation's detail page.
+    page.goto(f"{live_server.url}/o/{seeded.org.slug}/activity/generations/")
+    page.locator("#generation-table tbody a").first.click()
+    page.wait_for_selector("#generation-id")
+    assert page.inner_text("h1") in {"anthropic/claude-sonnet-4", "openai/gpt-4o"}
+    _shot(page, "generation-detail-desktop-light")
+    context.close()
+
+
+def _pages(triad: Triad) -> dict[str, str]:
+    slug = triad.org.slug
+    return {
+        "keys": f"/o/{slug}/keys/",
+        "credits": f"/o/{slug}/credits/",
+        "activity": f"/o/{slug}/activity/",
+        "generations": f"/o/{slug}/activity/generations/",
+        "generation": f"/o/{slug}/activity/generations/gen-browser-1/",
+        "models": "/models/",
+        "model": "/models/openai/gpt-4o/",
+        "rankings": "/rankings/",
+        "organization": f"/o/{slug}/organization/",
+        "byok": f"/o/{slug}/byok/",
+        "audit": f"/o/{slug}/audit/",
+        "settings": "/settings/",
+    }
+
+
+@pytest.mark.parametrize(("viewport_name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_fits_the_screen_in_both_themes(
+    browser: Any, live_server: Any, seeded: Triad, viewport_name: str, viewport: dict[str, int], scheme: str
+) -> None:
+    context = _context(browser, live_server, seeded.owner, viewport=viewport, scheme=scheme)
+    page = context.new_page()
+    problems: list[str] = []  # every page is checked and photographed before the test fails
+    for name, path in _pages(seeded).items():
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        if name == "activity":
+            page.wait_for_selector("#activity-chart[data-points]")
+        _shot(page, f"{name}-{viewport_name}-{scheme}")
+        if page.locator("h1").count() != 1:
+            problems.append(f"{path} has {page.locator('h1').count()} h1")
+        if not page.title().split(" · ")[0].strip():
+            problems.append(f"{path} has an empty page title")
+        if (extra := _overflow(page)) > 0:
+            wide = page.evaluate(
+                """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+                   window.innerWidth + 1).slice(-3).map(e => e.tagName + '.' + e.className).join(', ')"""
+            )
+            problems.append(f"{path} is {extra} px wider than the {viewport_name} screen ({wide})")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        if (background == "rgb(15, 18, 24)") != (scheme == "dark"):
+            problems.append(f"{path} background {background} in {scheme} mode")
+    assert not problems, "\n".join(problems)
+
+    # Every nav link answers 200 (read from the page, so a new item is covered without editing this test).
+    links = page.eval_on_selector_all("#main-nav a", "els => els.map(a => a.getAttribute('href'))")
+    assert len(links) >= 6
+    for href in links:
+        status = page.request.get(f"{live_server.url}{href}").status
+        assert status == 200, f"nav link {href} answered {status}"
+    context.close()
+
+
+def test_the_phone_menu_sign_out_switcher_and_theme_toggle(browser: Any, live_server: Any, seeded: Triad) -> None:
+    context = _context(browser, live_server, seeded.owner, viewport=PHONE, scheme="light")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/o/{seeded.org.slug}/keys/")
+    assert not page.locator("#main-nav").is_visible()  # collapsed behind Menu
+    page.get_by_role("button", name="Menu").click()
+    assert page.locator("#main-nav").is_visible()
+    _shot(page, "keys-phone-menu-open")
+    for selector in ("#main-nav a[href$='/activity/']", "button:has-text('Sign out')", "#org-switcher-select"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+
+    page.locator("[data-theme-toggle]").first.click()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.reload()  # the choice is remembered and applied before paint
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 24)"
+    context.close()
+
+
+def test_an_outsider_gets_404_for_the_activity_pages(browser: Any, live_server: Any, seeded: Triad) -> None:
+    context = _context(browser, live_server, seeded.outsider, viewport=DESKTOP, scheme="light")
+    page = context.new_page()
+    for path in ("/activity/", "/activity/generations/", "/activity/generations/gen-browser-1/"):
+        response = page.goto(f"{live_server.url}/o/{seeded.org.slug}{path}")
+        assert response is not None and response.status == 404, path
+    response = page.goto(f"{live_server.url}/o/{seeded.org.slug}/activity/generations.csv")
+    assert response is None or response.status == 404
+    context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_public_pages_fit_a_phone_signed_out(browser: Any, live_server: Any, seeded: Triad, scheme: str) -> None:
+    context = browser.new_context(viewport=PHONE, color_scheme=scheme)
+    page = context.new_page()
+    for name, path in {
+        "landing": "/",
+        "models": "/models/?q=claude",
+        "model": "/models/openai/gpt-4o/",
+        "rankings": "/rankings/",
+    }.items():
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        _shot(page, f"public-{name}-phone-{scheme}")
+        assert page.locator("h1").count() == 1, path
+        assert _overflow(page) <= 0, f"{path} is {_overflow(page)} px wider than the phone screen"
+        assert page.get_by_role("link", name="Sign in").is_visible()
+    assert page.evaluate("!!Chart.getChart(document.getElementById('rankings-canvas'))")
+    context.close()
