@@ -70,6 +70,9 @@ class Model(models.Model):
     # Set by catalog_load when the model left the catalog file; lets a later load tell its own
     # disabling apart from an operator's.
     retired = models.BooleanField(default=False, help_text="Absent from the last catalog file loaded")
+    # Catalog facts an operator edited in the admin: catalog loads leave these fields alone until
+    # the admin's "revert to catalog" clears the list.
+    overridden = models.JSONField(default=list, blank=True, editable=False, help_text="Fields edited by an operator")
 
     class Meta:
         ordering = ["slug"]
@@ -102,6 +105,8 @@ class Endpoint(models.Model):
     is_enabled = models.BooleanField(default=True)
     # Absent endpoints are disabled, not deleted: generations reference them.
     retired = models.BooleanField(default=False, help_text="Absent from the last catalog file loaded")
+    # Catalog facts (prices, limits) an operator edited in the admin: see Model.overridden.
+    overridden = models.JSONField(default=list, blank=True, editable=False, help_text="Fields edited by an operator")
 
     class Meta:
         ordering = ["model__slug", "prompt_nanos_per_mtok"]

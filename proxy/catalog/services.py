@@ -2,7 +2,9 @@
 
 The file owns catalog facts (names, prices, limits, quantization); the admin owns operating settings
 (a provider's base URL, adapter, data policy, timeouts; an endpoint's upstream model name; every
-enabled flag), so reloading the file on each start never undoes an operator's edit.
+enabled flag), so reloading the file on each start never undoes an operator's edit. A provider the
+file does not list is the operator's (`manage.py provider_add`, proxy.catalog.self_hosted): its
+endpoints are never retired, nor the models they serve.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from proxy.catalog.build import FORMAT
@@ -164,6 +167,11 @@ def _endpoint_fields(entry: dict[str, Any], model: Model, provider: Provider) ->
     }
 
 
+def _kept(fields: dict[str, Any], overridden: list[str]) -> dict[str, Any]:
+    """The file's facts minus those an operator edited in the admin (their edit wins until reverted)."""
+    return {k: v for k, v in fields.items() if k not in overridden} if overridden else fields
+
+
 def _assign(obj: Any, fields: dict[str, Any]) -> bool:
     """Set fields that differ; True when anything changed (unchanged rows are not rewritten)."""
     changed = False
@@ -192,29 +200,38 @@ def _upsert_providers(entries: list[dict[str, Any]]) -> dict[str, Provider]:
     return {p.slug: p for p in Provider.objects.all()}
 
 
-def _upsert_models(entries: list[dict[str, Any]]) -> dict[str, Model]:
+def _upsert_models(entries: list[dict[str, Any]], operator_providers: set[int]) -> dict[str, Model]:
     existing = {m.slug: m for m in Model.objects.all()}
     create: list[Model] = []
     update: list[Model] = []
     for entry in entries:
         record = entry["record"]
         fields = _model_fields(record)
+        if entry.get("quality"):  # the auto router's figures (build.py); "_" keeps them off /models
+            fields["extra"]["_quality"] = entry["quality"]
         model = existing.get(record["id"])
         if model is None:
             create.append(Model(slug=record["id"], **fields))
             continue
         if model.retired:
             model.is_enabled = True  # the loader disabled it; it is back in the file
-        if _assign(model, fields):
+        if _assign(model, _kept(fields, model.overridden)):
             update.append(model)
     Model.objects.bulk_create(create, batch_size=200)
     Model.objects.bulk_update(update, MODEL_FACTS, batch_size=200)
     listed = {e["record"]["id"] for e in entries}
-    Model.objects.exclude(slug__in=listed).filter(retired=False).update(retired=True, is_enabled=False)
+    absent = Model.objects.exclude(slug__in=listed).filter(retired=False)
+    absent = absent.exclude(endpoints__provider_id__in=operator_providers)
+    absent.update(retired=True, is_enabled=False)
     return {m.slug: m for m in Model.objects.all()}
 
 
-def _upsert_endpoints(entries: list[dict[str, Any]], models: dict[str, Model], providers: dict[str, Provider]) -> int:
+def _upsert_endpoints(
+    entries: list[dict[str, Any]],
+    models: dict[str, Model],
+    providers: dict[str, Provider],
+    operator_providers: set[int],
+) -> int:
     existing = {(e.model_id, e.tag): e for e in Endpoint.objects.all()}
     create: list[Endpoint] = []
     update: list[Endpoint] = []
@@ -234,12 +251,16 @@ def _upsert_endpoints(entries: list[dict[str, Any]], models: dict[str, Model], p
                 continue
             if current.retired:
                 current.is_enabled = True
-            if _assign(current, fields):
+            if _assign(current, _kept(fields, current.overridden)):
                 update.append(current)
             keep.add(current.pk)
     Endpoint.objects.bulk_create(create, batch_size=500)
     Endpoint.objects.bulk_update(update, ENDPOINT_FACTS, batch_size=500)
-    absent = [e.pk for e in existing.values() if e.pk not in keep and not e.retired]
+    absent = [
+        e.pk
+        for e in existing.values()
+        if e.pk not in keep and not e.retired and e.provider_id not in operator_providers
+    ]
     return Endpoint.objects.filter(pk__in=absent).update(retired=True, is_enabled=False)
 
 
@@ -252,8 +273,10 @@ def catalog_load(*, path: str | Path | None = None, data: dict[str, Any] | None 
     try:
         with transaction.atomic():
             providers = _upsert_providers(list(data.get("providers") or []))
-            models = _upsert_models(list(data.get("models") or []))
-            retired = _upsert_endpoints(list(data.get("models") or []), models, providers)
+            listed = {p["slug"] for p in data.get("providers") or []}
+            operator = {p.pk for slug, p in providers.items() if slug not in listed}
+            models = _upsert_models(list(data.get("models") or []), operator)
+            retired = _upsert_endpoints(list(data.get("models") or []), models, providers, operator)
             endpoints = Endpoint.objects.filter(retired=False).count()
             transaction.on_commit(catalog_changed)
     except (KeyError, TypeError, ValueError) as exc:
@@ -261,8 +284,42 @@ def catalog_load(*, path: str | Path | None = None, data: dict[str, Any] | None 
     return LoadResult(providers=len(providers), models=len(models), endpoints=endpoints, endpoints_retired=retired)
 
 
+def catalog_provider_slugs(path: str | Path | None = None) -> set[str]:
+    """The provider slugs the catalog file (default settings.CATALOG_FILE) owns."""
+    return {p["slug"] for p in catalog_read(path or settings.CATALOG_FILE).get("providers") or []}
+
+
 def catalog_changed() -> None:
     """After any committed catalog change (load or admin edit): gateways and the /models cache rebuild."""
     from proxy.catalog.snapshot import catalog_bump_version
 
     catalog_bump_version()
+
+
+def catalog_revert(*, models: list[Model] | None = None, endpoints: list[Endpoint] | None = None) -> int:
+    """Drop operators' overrides and put the catalog file's values back on those rows. Returns rows reverted.
+
+    A row the file does not list (an operator's own provider) just loses its override marks.
+    """
+    models, endpoints = models or [], endpoints or []
+    data = catalog_read(settings.CATALOG_FILE)
+    records = {m["record"]["id"]: m for m in data.get("models") or []}
+    providers = {p.slug: p for p in Provider.objects.all()}
+    with transaction.atomic():
+        for model in models:
+            entry = records.get(model.slug)
+            if entry is not None:
+                _assign(model, _model_fields(entry["record"]))
+            model.overridden = []
+            model.save()
+        for endpoint in endpoints:
+            entry = records.get(endpoint.model.slug)
+            listed = {ep["tag"]: ep for ep in (entry or {}).get("endpoints") or []}
+            ep = listed.get(endpoint.tag)
+            provider = providers.get(ep.get("provider", "")) if ep else None
+            if ep is not None and provider is not None:
+                _assign(endpoint, _endpoint_fields(ep, endpoint.model, provider))
+            endpoint.overridden = []
+            endpoint.save()
+        transaction.on_commit(catalog_changed)
+    return len(models) + len(endpoints)
