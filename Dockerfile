@@ -3,8 +3,11 @@
 # proxy/catalog/catalog.json are where settings expect them.
 FROM python:3.11-slim
 
+# PYTHONPATH: every process (uvicorn, celery, manage.py) imports the source in /app, not the copy
+# `pip install .` leaves in site-packages, whose BASE_DIR has no templates/, static/ or var/.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

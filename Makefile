@@ -1,13 +1,12 @@
 # The two commands a newcomer needs:
-#   make run    set up a virtualenv, migrate, load the catalog, create a demo org + key, serve on :8000
+#   make run    set up a virtualenv, migrate, load the catalog, create a demo org + key, serve on HOST:PORT
+#               (default 127.0.0.1:8000; reads .env when present, e.g. `make run PORT=8100` also works)
 #   make test   lint, type-check and run the whole test suite on the machine's PostgreSQL and Redis
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
@@ -21,12 +20,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# manage.py reads .env itself (before settings), so every step and the server see the same configuration.
 run: $(STAMP)
-	mkdir -p var/staticfiles
-	$(BIN)/python manage.py migrate --noinput
+	@if [ -f .env ]; then echo "make run: reading .env (variables set in the environment win)"; \
+		else echo "make run: no .env file, using the embedded defaults (see .env.example)"; fi
+	@mkdir -p var/staticfiles
+	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py catalog_load
 	$(BIN)/python manage.py demo_setup
-	$(BIN)/uvicorn openrouter_site.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/python manage.py serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import asyncio
+import json
+import re
+import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import execute_from_command_line
+from django.db import connections
+from django.test import Client
+from pytest_django.fixtures import Settings
 
 from accounts.models import User
 from billing.ledger import org_balance_nanos
 from billing.models import LedgerEntry
 from organizations.keys import key_hash, key_looks_valid
 from organizations.models import ApiKey, Organization
-from proxy.models import Endpoint, Model
+from proxy.models import Endpoint, Model, Provider
+from tests.e2e.support import _mock_server, mock_provider
+from tests.mockprovider import MockProvider
+
+__all__ = ["_mock_server", "mock_provider"]
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +33,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _keep_test_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     """run_from_argv closes every connection when done, which would end the test's transaction."""
-    from django.db import connections
-
     monkeypatch.setattr(connections, "close_all", lambda: None)
 
 
@@ -152,17 +162,143 @@ def test_it_reports_a_missing_catalog_file(capsys: pytest.CaptureFixture[str], t
     assert err.strip() == f"CommandError: catalog file not found: {tmp_path / 'nope.json'}"
 
 
-def test_it_sets_up_the_demo_once_and_prints_a_fresh_key_each_time(capsys: pytest.CaptureFixture[str]) -> None:
+def _demo_keys(out: str) -> list[str]:
+    return [line.strip() for line in out.splitlines() if key_looks_valid(line.strip())]
+
+
+def test_it_sets_up_the_demo_once_and_prints_the_same_credentials_every_time(
+    capsys: pytest.CaptureFixture[str], settings: Settings, tmp_path: Path
+) -> None:
+    settings.DEMO_CREDENTIALS_FILE = tmp_path / "var" / "demo-credentials.json"
     code, first, err = run(capsys, "demo_setup")
     assert (code, err) == (0, "")
-    code, second, _ = run(capsys, "demo_setup")
-    assert code == 0
+    for _ in range(2):
+        code, again, _ = run(capsys, "demo_setup")
+        assert (code, again) == (0, first)  # same key, same password, same banner
 
     org = Organization.objects.get(name="Demo", is_personal=False)
-    assert org_balance_nanos(org) == 5_000_000_000  # one grant, not two
-    keys = [line.strip() for line in (first + second).splitlines() if key_looks_valid(line.strip())]
-    assert len(set(keys)) == 2
-    assert ApiKey.objects.filter(organization=org).count() == 2
-    assert "curl" in first
-    assert f"Bearer {keys[0]}" in first
-    assert Decimal(org_balance_nanos(org)) / 10**9 == 5
+    assert Organization.objects.filter(name="Demo", is_personal=False).count() == 1
+    assert org_balance_nanos(org) == 5_000_000_000  # one grant, not three
+    (key,) = set(_demo_keys(first))
+    assert ApiKey.objects.get(organization=org).hash == key_hash(key)  # exactly one key, the printed one
+    assert f"Bearer {key}" in first
+    password = re.search(r"with password (\S+)", first)
+    assert password is not None
+    assert User.objects.get(email="demo@example.com").check_password(password.group(1))
+    # The plaintext lives only in the owner-only file, never in the database.
+    saved = settings.DEMO_CREDENTIALS_FILE
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert json.loads(saved.read_text())["key"] == key
+
+
+def test_it_rotates_the_demo_key_on_request_or_when_the_saved_one_is_gone(
+    capsys: pytest.CaptureFixture[str], settings: Settings, tmp_path: Path
+) -> None:
+    settings.DEMO_CREDENTIALS_FILE = tmp_path / "demo-credentials.json"
+    _, first, _ = run(capsys, "demo_setup")
+    code, rotated, _ = run(capsys, "demo_setup", "--rotate")
+    assert code == 0
+    assert set(_demo_keys(rotated)).isdisjoint(_demo_keys(first))
+    assert rotated.split("with password ")[1].split()[0] != first.split("with password ")[1].split()[0]
+
+    settings.DEMO_CREDENTIALS_FILE.unlink()  # lost file: a new key replaces the old one, still just one
+    _, after_loss, _ = run(capsys, "demo_setup")
+    (key,) = set(_demo_keys(after_loss))
+    assert key not in rotated
+    org = Organization.objects.get(name="Demo", is_personal=False)
+    assert list(ApiKey.objects.filter(organization=org).values_list("hash", flat=True)) == [key_hash(key)]
+    assert org_balance_nanos(org) == 5_000_000_000
+
+
+# --- provider_add: a self-hosted OpenAI-compatible server ------------------------------------------
+
+
+@pytest.fixture
+def paying_key(db: None) -> str:
+    from billing.services import credits_grant
+    from organizations.services import api_key_create, organization_create
+
+    owner = User.objects.create_user("selfhost@example.com", "correct horse battery")
+    org = organization_create(name="Self Host", owner=owner)
+    credits_grant(organization=org, amount_nanos=5_000_000_000, reason="test")
+    return api_key_create(organization=org, name="k", created_by=owner).key
+
+
+def _listed_ids(client: Client) -> set[str]:
+    from proxy.selectors import catalog_cache_clear
+
+    catalog_cache_clear()
+    return {m["id"] for m in client.get("/api/v1/models").json()["data"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_adds_a_self_hosted_server_by_discovering_its_models_and_routes_to_it(
+    capsys: pytest.CaptureFixture[str],
+    mock_provider: MockProvider,
+    paying_key: str,
+    client: Client,
+    settings: Settings,
+) -> None:
+    settings.PROVIDER_ENV = {"LOCAL_VLLM_API_KEY": "sk-local"}  # the key a server started with --api-key wants
+    code, out, err = run(
+        capsys, "provider_add", "--slug", "local-vllm", "--base-url", mock_provider.openai_base_url,
+        "--price-in", "0.5", "--price-out", "1.5",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert "local-vllm/mock-ok" in out and "mock-org/mock-llama-8b-instruct" in out
+    assert {"local-vllm/mock-ok", "mock-org/mock-llama-8b-instruct"} <= _listed_ids(client)
+    llama = Endpoint.objects.get(model__slug="mock-org/mock-llama-8b-instruct", tag="local-vllm")
+    assert (llama.upstream_model, llama.context_length) == ("mock-org/Mock-Llama-8B-Instruct", 4096)
+    assert (llama.prompt_nanos_per_mtok, llama.completion_nanos_per_mtok) == (500_000_000, 1_500_000_000)
+
+    status, body = asyncio.run(_complete(paying_key, "mock-org/mock-llama-8b-instruct"))
+    assert status == 200, body
+    assert body["provider"] == "local-vllm"
+    (sent,) = [r for r in mock_provider.requests if r.format == "openai"]
+    assert (sent.body["model"], sent.headers["authorization"]) == ("mock-org/Mock-Llama-8B-Instruct", "Bearer sk-local")
+
+    # The next `make run` reloads the catalog file, which does not list this provider: it stays.
+    code, *_ = run(capsys, "catalog_load")
+    assert code == 0
+    assert {"local-vllm/mock-ok", "mock-org/mock-llama-8b-instruct"} <= _listed_ids(client)
+    assert Endpoint.objects.filter(tag="local-vllm", is_enabled=True, retired=False).count() == 2
+
+
+async def _complete(key: str, model: str) -> tuple[int, dict[str, Any]]:
+    from tests.proxy.gateway.support import asgi_client
+
+    async with asgi_client(key) as gateway:
+        response = await gateway.post(
+            "/api/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        )
+        status, body = response.status_code, response.json()
+    # This module's autouse fixture turns connections.close_all into a no-op: close the worker thread's own.
+    await sync_to_async(lambda: [c.close() for c in connections.all(initialized_only=True)])()
+    return status, body
+
+
+def test_it_adds_named_models_without_asking_the_server_and_refuses_bad_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "provider_add", "--slug", "my-ollama", "--base-url", "http://127.0.0.1:9/v1",
+        "--model", "llama3.2:latest", "--name", "Ollama",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    model = Model.objects.get(slug="my-ollama/llama3.2-latest")  # ':' would read as a variant suffix
+    assert model.endpoints.get().upstream_model == "llama3.2:latest"
+    assert Provider.objects.get(slug="my-ollama").requires_api_key is False
+
+    code, out, err = run(capsys, "provider_add", "--slug", "dead", "--base-url", "http://127.0.0.1:9/v1")
+    assert (code, out) == (1, "")
+    assert "cannot list models" in err and "--model" in err
+    assert not Provider.objects.filter(slug="dead").exists()
+
+    code, _, err = run(
+        capsys, "provider_add", "--slug", "x", "--base-url", "http://h/v1", "--model", "m", "--price-in", "-1"
+    )
+    assert code == 2 and "--price-in" in err
+
+    run(capsys, "catalog_load")
+    code, _, err = run(capsys, "provider_add", "--slug", "deepinfra", "--base-url", "http://h/v1", "--model", "m")
+    assert code == 1 and "DEEPINFRA_BASE_URL" in err

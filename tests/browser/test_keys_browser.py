@@ -186,11 +186,7 @@ def test_it_signs_up_verifies_by_email_and_lands_on_keys(live_server: Any, page:
     page.goto(f"{base}/accounts/{path}")
     page.screenshot(path=str(ARTIFACTS / "11-confirm-email.png"), full_page=True)
     page.click("form.auth-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-
-    page.fill("input[name=login]", "fresh@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.auth-form button[type=submit]")
+    # Confirming in the browser that signed up signs the user in (ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION).
     page.wait_for_url(re.compile(r"/o/[\w-]+/keys/$"))
     assert "fresh's workspace" in page.locator("#org-switcher-select").inner_text()
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from billing.services import CreditsError, credits_grant
 from common.cli import EXIT_USAGE, positive_usd_nanos
 from common.money import nanos_to_usd
+from organizations.audit import audited_command
 from organizations.management.commands._cli import org_from_ref
 
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True, help="shown in the ledger and to the organization")
         parser.add_argument("--idempotency-key", help="repeat-safe: a second run with the same key grants nothing")
 
+    @audited_command
     def handle(self, *args: Any, **options: Any) -> None:
         amount = positive_usd_nanos(options["usd"], "USD")
         if not options["reason"].strip():

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.cli import EXIT_USAGE, positive_usd_nanos
+from organizations.audit import audited_command
 from organizations.management.commands._cli import org_from_ref
 from organizations.services import OrganizationError, api_key_create
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", metavar="USD", help="credit limit for this key, in US dollars")
         parser.add_argument("--management", action="store_true", help="a management key (admin API only)")
 
+    @audited_command
     def handle(self, *args: Any, **options: Any) -> None:
         org = org_from_ref(options["org"])
         limit = positive_usd_nanos(options["limit"], "--limit") if options["limit"] is not None else None

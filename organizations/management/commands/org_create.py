@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import User
 from common.cli import EXIT_NOT_FOUND, EXIT_USAGE
+from organizations.audit import audited_command
 from organizations.services import OrganizationError, organization_create
 
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--owner", required=True, metavar="EMAIL")
         parser.add_argument("--create-owner", action="store_true", help="create the owner if there is no such user")
 
+    @audited_command
     def handle(self, *args: Any, **options: Any) -> None:
         email = options["owner"].strip().lower()
         if "@" not in email:
