@@ -24,6 +24,8 @@ class LedgerAccount(models.Model):
         PAYMENT_CLEARING = "payment_clearing", "Payment clearing"
         GRANTS = "grants", "Grants"
         DISPUTES_HELD = "disputes_held", "Disputed credit on hold"
+        # Usage the upstream consumed beyond the request's hold: charged to the platform, not the client.
+        USAGE_LOSS = "usage_loss", "Usage beyond the hold (platform loss)"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     organization = models.ForeignKey(
@@ -137,6 +139,53 @@ class Generation(models.Model):
         return self.generation_id
 
 
+class PromptLog(models.Model):
+    """An opted-in organization's request and response bodies for one generation, encrypted.
+
+    `payload` is a Fernet token (billing/prompt_log.py, PROMPT_LOG_ENCRYPTION_KEYS) sealed by the
+    gateway before the usage event left the process: plaintext never reaches Redis, Celery or this
+    table. Written by settlement next to the Generation; purged after the organization's retention.
+    """
+
+    generation_id = models.CharField(max_length=64, unique=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="prompt_logs")
+    payload = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "created_at"], name="promptlog_org_created")]
+
+    def __str__(self) -> str:
+        return f"prompt log {self.generation_id}"
+
+
+class UsageDeadLetter(models.Model):
+    """A usage event settlement could not write even on its own: kept, with the error, for an operator.
+
+    Its charge stays counted by the gate (the organization's `spent`), and `usage_deadletter_retry`
+    posts it after a fix. The payload is the queued event's raw JSON (bytes: it may hold the very NUL
+    that PostgreSQL text refused).
+    """
+
+    generation_id = models.CharField(max_length=200, unique=True)
+    organization_id = models.BigIntegerField(db_index=True, help_text="No foreign key: an unknown org is a reason")
+    msg_id = models.CharField(max_length=64, help_text="The usage stream message it arrived as")
+    charge_nanos = models.BigIntegerField()
+    payload = models.BinaryField()
+    error = models.TextField()
+    attempts = models.IntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.generation_id}"
+
+
 # --- Payments: buying credits by card (Stripe) and USDC (EVM chains) -------------------------------
 # Amounts here are nano-dollars like everything else; Stripe cents and token base units are
 # converted inside billing/payments/stripe_api.py and chain.py and never stored.
@@ -179,6 +228,10 @@ class TopUp(models.Model):
     disputed_credit_nanos = models.BigIntegerField(default=0, help_text="Credit moved to disputes_held")
     receipt_url = models.URLField(max_length=500, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
+    # Auto top-up only: Stripe calls made with distinct idempotency keys (a new key is used only once
+    # Stripe is known to hold no PaymentIntent for this attempt), and the key of the latest call.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -209,6 +262,7 @@ class StripeEvent(models.Model):
         IGNORED = "ignored", "Ignored"
         DEFERRED = "deferred", "Deferred until its top-up is paid"
         REJECTED = "rejected", "Rejected (needs an operator)"
+        DISMISSED = "dismissed", "Dismissed by an operator"
 
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
@@ -275,9 +329,14 @@ class ChainCursor(models.Model):
     """How far the scanner has read a chain; each scan re-reads a window behind it for reorgs."""
 
     chain_id = models.BigIntegerField(unique=True)
-    next_block = models.BigIntegerField(default=0)
+    # None until the chain has a starting point (a configured start block, or the head when the first
+    # deposit address was shown): the scanner never guesses one, so it can never skip a deposit.
+    next_block = models.BigIntegerField(null=True, blank=True)
     head_block = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Heartbeat: moves on every scan attempt")
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, help_text="Set while the chain is unreachable")
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"chain {self.chain_id} at {self.next_block}"
@@ -291,6 +350,7 @@ class CryptoDeposit(models.Model):
         CREDITED = "credited", "Credited"
         ORPHANED = "orphaned", "Dropped by a reorg"
         BELOW_MINIMUM = "below_minimum", "Below the minimum (needs an operator)"
+        DISMISSED = "dismissed", "Dismissed by an operator"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="crypto_deposits")
     deposit_address = models.ForeignKey(DepositAddress, on_delete=models.PROTECT, related_name="deposits")
@@ -306,6 +366,7 @@ class CryptoDeposit(models.Model):
     credit_nanos = models.BigIntegerField(default=0)
     status = models.CharField(max_length=15, choices=Status.choices, default=Status.PENDING)
     confirmations = models.IntegerField(default=0)
+    note = models.CharField(max_length=500, blank=True, help_text="Why it is not credited, or who acted on it")
     created_at = models.DateTimeField(auto_now_add=True)
     credited_at = models.DateTimeField(null=True, blank=True)
 

@@ -7,6 +7,7 @@ import uuid
 from accounts.models import User
 from billing.ledger import Leg, ledger_post
 from billing.models import LedgerAccount, LedgerEntry
+from organizations.audit import audit_record
 from organizations.models import Organization
 
 Kind = LedgerAccount.Kind
@@ -29,7 +30,7 @@ def credits_grant(
         raise CreditsError("A grant must be a positive amount.")
     if not reason.strip():
         raise CreditsError("A grant needs a reason.")
-    entry, _ = ledger_post(
+    entry, created = ledger_post(
         idempotency_key=idempotency_key or f"grant:{uuid.uuid4()}",
         kind=LedgerEntry.Kind.GRANT,
         organization=organization,
@@ -37,6 +38,14 @@ def credits_grant(
         memo=reason.strip(),
         created_by=created_by,
     )
+    if created:  # a repeated idempotency key changed nothing, so records nothing
+        audit_record(
+            organization=organization,
+            action="credits.granted",
+            target=reason.strip(),
+            after={"amount_nanos": amount_nanos, "ledger_entry": entry.pk},
+            actor=created_by,
+        )
     return entry
 
 
@@ -53,7 +62,7 @@ def credits_revoke(
         raise CreditsError("A revocation must be a positive amount.")
     if not reason.strip():
         raise CreditsError("A revocation needs a reason.")
-    entry, _ = ledger_post(
+    entry, created = ledger_post(
         idempotency_key=idempotency_key or f"revoke:{uuid.uuid4()}",
         kind=LedgerEntry.Kind.REVOKE,
         organization=organization,
@@ -61,4 +70,12 @@ def credits_revoke(
         memo=reason.strip(),
         created_by=created_by,
     )
+    if created:  # a repeated idempotency key changed nothing, so records nothing
+        audit_record(
+            organization=organization,
+            action="credits.revoked",
+            target=reason.strip(),
+            after={"amount_nanos": amount_nanos, "ledger_entry": entry.pk},
+            actor=created_by,
+        )
     return entry

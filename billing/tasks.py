@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from billing.gate import gate_housekeeping
-from billing.settlement import settle_pending
+from billing.prompt_log import prompt_logs_purge
+from billing.settlement import settle_pending, usage_deadletters_open, usage_reconcile
+
+log = logging.getLogger("billing.reconcile")
 
 
 @shared_task(name="billing.settle_usage", acks_late=True, ignore_result=True)
@@ -18,3 +23,21 @@ def settle_usage() -> int:
 def reservations_expire() -> dict[str, int]:
     """Release holds of requests that never reported back (a crashed gateway); re-sync recent credit changes."""
     return gate_housekeeping()
+
+
+@shared_task(name="billing.usage_reconcile", ignore_result=True)
+def usage_reconcile_task() -> dict[str, int]:
+    """Every 5 minutes: alarm (an ERROR log) on any charge the ledger never received or received twice."""
+    gaps = usage_reconcile()
+    for gap in gaps:
+        log.error("usage reconciliation: %s", gap.describe())
+    dead = usage_deadletters_open()
+    if dead:
+        log.error("usage reconciliation: %d usage event(s) dead-lettered, not posted", dead)
+    return {"gaps": len(gaps), "dead_lettered": dead}
+
+
+@shared_task(name="billing.prompt_log_purge", ignore_result=True)
+def prompt_log_purge() -> int:
+    """Hourly: delete prompt logs older than their organization's retention."""
+    return prompt_logs_purge()

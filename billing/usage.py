@@ -49,6 +49,9 @@ class UsageEvent:
     app_title: str = ""
     external_user: str = ""
     provider_responses: list[dict[str, Any]] = field(default_factory=list)
+    # Only for organizations that opted into prompt logging: the request and response, already
+    # encrypted by the gateway (billing/prompt_log.py), so the queue never holds plaintext. "" otherwise.
+    prompt_log: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))

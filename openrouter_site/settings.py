@@ -1,7 +1,8 @@
 """Settings, read from the environment.
 
 No DATABASE_URL means SQLite, no REDIS_URL means an in-process cache and eager Celery tasks:
-the embedded default that `make run` uses. Every variable is listed in `.env.example`.
+the embedded default that `make run` uses. Every variable is listed in `.env.example`; manage.py
+(so `make run`) reads a `.env` file before this module loads (common.env.load_env_file).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", "insecure-local-development-key-change-me")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Browser origins allowed to call /api/v1 (CORS); `*` (any page, as OpenRouter's API allows) by default.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "*")
+# Where `manage.py serve` (make run) listens; SITE_URL (links in emails, banners) follows unless set.
+HOST = env_str("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000)
+SITE_URL = env_str("SITE_URL") or f"http://{HOST}:{PORT}"
+SITE_NAME = env_str("SITE_NAME", "OpenRouter Site")
+# uvicorn's per-request access log (manage.py serve); off by default so the console stays readable.
+ACCESS_LOG = env_bool("ACCESS_LOG", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,11 +65,36 @@ if env_str("GOOGLE_CLIENT_ID"):
         "APPS": [{"client_id": env_str("GOOGLE_CLIENT_ID"), "secret": env_str("GOOGLE_CLIENT_SECRET")}],
         "SCOPE": ["profile", "email"],
     }
+# Single sign-on for teams: any OpenID Connect identity provider (Okta, Entra ID, Google Workspace,
+# Keycloak, Authentik...). OIDC_SERVER_URL is the provider's issuer URL (its discovery document lives
+# under /.well-known/openid-configuration); the redirect URI to register with it is
+# <SITE_URL>/accounts/oidc/<OIDC_PROVIDER_ID>/login/callback/.
+if env_str("OIDC_CLIENT_ID"):
+    INSTALLED_APPS.append("allauth.socialaccount.providers.openid_connect")
+    SOCIAL_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": env_str("OIDC_PROVIDER_ID", "sso"),
+                "name": env_str("OIDC_NAME", "Single sign-on"),
+                "client_id": env_str("OIDC_CLIENT_ID"),
+                "secret": env_str("OIDC_CLIENT_SECRET"),
+                "settings": {"server_url": env_str("OIDC_SERVER_URL"), "token_auth_method": "client_secret_post"},
+            }
+        ],
+    }
 SOCIALACCOUNT_PROVIDERS = SOCIAL_PROVIDERS
+# Whoever signs in with a verified address at one of these domains joins that organization:
+# "example.com=acme:member,example.org=acme:admin" (domain=organization slug:role; owner is refused).
+SSO_AUTO_JOIN = env_list("SSO_AUTO_JOIN", "")
 
 MIDDLEWARE = [
+    # First: whatever any later layer answers under /api/ (404, 405, 500 pages) leaves as JSON.
+    "proxy.api.middleware.ApiJsonErrorsMiddleware",
+    "openrouter_site.request_guard.RefuseNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, streaming files asynchronously under ASGI (no "synchronous iterators" warning per page).
+    "openrouter_site.static_files.AsgiWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -70,6 +104,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "organizations.middleware.CurrentOrganizationMiddleware",
+    # Last: the audit context (source, IP, actor) wraps the view, where services record changes.
+    "organizations.audit.AuditContextMiddleware",
 ]
 
 ROOT_URLCONF = "openrouter_site.urls"
@@ -87,12 +123,15 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "organizations.context_processors.organizations",
+                "openrouter_site.context_processors.site",
             ],
         },
     }
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", "")
+# The embedded default (`make run` with no DATABASE_URL): one process on SQLite, mail to the console.
+EMBEDDED = not DATABASE_URL
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
@@ -122,11 +161,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The settlement worker's consumer name in the usage stream's group: stable across restarts, so a
 # restarted worker re-reads the batch it held when it was killed before anything new.
 SETTLEMENT_CONSUMER = env_str("SETTLEMENT_CONSUMER") or socket.gethostname()  # empty counts as unset
+# The embedded default has no broker, so no beat: openrouter_site.scheduler runs CELERY_BEAT_SCHEDULE
+# inside the server process instead. Off wherever Celery beat runs (a broker is configured).
+IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", default=CELERY_TASK_ALWAYS_EAGER)
+SCHEDULER_STATE_FILE = BASE_DIR / "var" / "scheduler-state.json"
+# The embedded gate's free-model and BYOK request counters (no Redis to keep them across restarts).
+# Only in the embedded default: with a database server, the gate keeps them in Redis.
+GATE_COUNTERS_FILE = BASE_DIR / "var" / "gate-counters.json" if EMBEDDED else None
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "settle-usage": {"task": "billing.settle_usage", "schedule": 1.0},
     "release-expired-reservations": {"task": "billing.reservations_expire", "schedule": 30.0},
+    "usage-reconcile": {"task": "billing.usage_reconcile", "schedule": 300.0},
     "crypto-scan": {"task": "payments.crypto_scan", "schedule": 15.0},
     "auto-topup": {"task": "payments.auto_topup_check", "schedule": 60.0},
+    "audit-purge": {"task": "organizations.audit_purge", "schedule": 3600.0},
+    "prompt-log-purge": {"task": "billing.prompt_log_purge", "schedule": 3600.0},
+    # Hour/day usage rollups behind the activity charts and /api/v1/activity (idempotent, watermarked).
+    "analytics-rollup": {"task": "analytics.rollup_usage", "schedule": 60.0},
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -142,21 +193,25 @@ SITE_ID = 1
 LOGIN_REDIRECT_URL = "/keys/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+# Mandatory in production; optional in the embedded default, where mail only reaches the console.
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION") or ("optional" if EMBEDDED else "mandatory")
+# Following the link (in the browser that signed up) signs the user in rather than asking again.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "organizations.adapters.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[OpenRouter Site] ")
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", f"[{SITE_NAME}] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# The console backend here frames each message and its links so a verification link stands out.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "openrouter_site.mail.ConsoleEmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OpenRouter Site <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["proxy.api.drf.BearerKeyAuthentication"],
@@ -185,16 +240,37 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django logs every 4xx as a WARNING ("Not Found: /favicon.ico"); a 404 is a normal answer, not news.
+        # Errors (5xx) still reach django.request's ERROR level.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- Product settings -------------------------------------------------------------------------
 # BYOK provider keys are encrypted with these (comma list, first encrypts, all decrypt: rotation).
 BYOK_ENCRYPTION_KEYS = env_list("BYOK_ENCRYPTION_KEYS", "")
+# Opted-in organizations' prompt logs are encrypted with these (separate from BYOK's; same rotation
+# scheme: manage.py prompt_log_rotate). Empty: prompt logging cannot be switched on.
+PROMPT_LOG_ENCRYPTION_KEYS = env_list("PROMPT_LOG_ENCRYPTION_KEYS", "")
+# Audit events older than this are purged hourly (organizations.audit_purge); 0 keeps them forever.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# /metrics answers loopback clients; others only with `Authorization: Bearer <METRICS_TOKEN>` (empty: never).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus_client reads this variable itself in every worker; the view sums the files found there.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 BYOK_FEE_PERCENT = env_int("BYOK_FEE_PERCENT", 5)
 BYOK_FREE_REQUESTS_PER_MONTH = env_int("BYOK_FREE_REQUESTS_PER_MONTH", 1_000_000)
 DEMO_CREDITS_USD = env_int("DEMO_CREDITS_USD", 5)
+# demo_setup keeps the demo key and password here (0600) to print the same ones on every run.
+DEMO_CREDENTIALS_FILE = BASE_DIR / "var" / "demo-credentials.json"
 CATALOG_FILE = env_str("CATALOG_FILE", str(BASE_DIR / "proxy" / "catalog" / "catalog.json"))
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+# A client has this long to send its whole request body, or gets 408 (a stalled upload holds nothing).
+REQUEST_BODY_TIMEOUT_SECONDS = env_int("REQUEST_BODY_TIMEOUT_SECONDS", 30)
+# OpenTelemetry traces of completions (OTLP over HTTP, e.g. http://collector:4318); empty = off, and free.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "openrouter-gateway")
 # Retry budget: upstream attempts per request across providers and fallback models.
 GATEWAY_MAX_ATTEMPTS = env_int("GATEWAY_MAX_ATTEMPTS", 4)
 # Seconds of upstream silence before a stream starts sending `: OPENROUTER PROCESSING` comments.
@@ -202,7 +278,7 @@ GATEWAY_KEEPALIVE_SECONDS = float(env_str("GATEWAY_KEEPALIVE_SECONDS", "2.0"))
 # Output tokens a credit hold assumes when neither the request (max_tokens) nor the endpoint
 # (max_completion_tokens) limits the answer.
 GATEWAY_HOLD_MAX_OUTPUT_TOKENS = env_int("GATEWAY_HOLD_MAX_OUTPUT_TOKENS", 32_768)
-# `openrouter/auto` ranking, best first; empty: catalog chat models, cheapest first (docs/routing.md).
+# A fixed `openrouter/auto` ranking, best first; empty: the scored policy (quality, price, latency; docs/routing.md).
 AUTO_ROUTER_MODELS = env_list("AUTO_ROUTER_MODELS", "")
 # Models `openrouter/auto` and `openrouter/free` try (primary + fallbacks).
 AUTO_ROUTER_FALLBACKS = env_int("AUTO_ROUTER_FALLBACKS", 3)
@@ -219,8 +295,9 @@ HEALTH_OUTAGE_MIN_ERRORS = env_int("HEALTH_OUTAGE_MIN_ERRORS", 2)
 # Upstream credentials: <SLUG>_API_KEY / <SLUG>_BASE_URL for any catalog provider slug, an open-ended
 # family, so collected by suffix once at startup (proxy/credentials.py maps a slug to its names).
 PROVIDER_ENV = env_with_suffix("_API_KEY", "_BASE_URL")
-# Upper bound on how long a reservation may live if its request never reports back.
-RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 900)
+# A hold's lease: a running request renews it every quarter lease (billing/gate/lease.py); the holds
+# of a process that died are released about one lease (plus a housekeeping tick) later.
+RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 60)
 FREE_MODEL_RPM = env_int("FREE_MODEL_RPM", 20)
 FREE_MODEL_RPD_NO_CREDITS = env_int("FREE_MODEL_RPD_NO_CREDITS", 50)
 FREE_MODEL_RPD_WITH_CREDITS = env_int("FREE_MODEL_RPD_WITH_CREDITS", 1000)
@@ -229,6 +306,12 @@ FREE_MODEL_CREDITS_THRESHOLD_USD = env_int("FREE_MODEL_CREDITS_THRESHOLD_USD", 1
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+# Point at a Stripe stand-in for staging; every Stripe call is bounded by the timeout so a hung API
+# answers the user with an error quickly instead of holding the request past proxy timeouts.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE") or "https://api.stripe.com"
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 8)
+# Auto top-up calls Stripe with at most this many idempotency keys per attempt before giving up with a notice.
+AUTO_TOPUP_MAX_ATTEMPTS = env_int("AUTO_TOPUP_MAX_ATTEMPTS", 3)
 
 CRYPTO_XPUB = env_str("CRYPTO_XPUB")
 # Blocks a USDC transfer must be buried under before it is credited (reorg safety), per chain.
@@ -239,6 +322,7 @@ CRYPTO_CONFIRMATIONS = {
 }
 CRYPTO_MIN_DEPOSIT_USD = env_int("CRYPTO_MIN_DEPOSIT_USD", 1)
 CRYPTO_MAX_BLOCK_RANGE = env_int("CRYPTO_MAX_BLOCK_RANGE", 2000)
+CRYPTO_RPC_TIMEOUT_SECONDS = env_int("CRYPTO_RPC_TIMEOUT_SECONDS", 10)
 CRYPTO_RPC_URLS = {
     1: env_str("ETHEREUM_RPC_URL"),
     137: env_str("POLYGON_RPC_URL"),
@@ -257,7 +341,7 @@ CRYPTO_RPC_CHAIN_IDS = {
     137: env_int("POLYGON_RPC_CHAIN_ID", 137),
     8453: env_int("BASE_RPC_CHAIN_ID", 8453),
 }
-# First block to scan per chain; unset means the head at the first scan (earlier deposits are not seen).
+# First block to scan per chain; unset means the head when the chain's first deposit address was shown.
 CRYPTO_START_BLOCKS = {
     chain_id: int(block)
     for chain_id, block in (
@@ -267,3 +351,21 @@ CRYPTO_START_BLOCKS = {
     )
     if block
 }
+
+# --- HTTPS hardening -----------------------------------------------------------------------------
+# Behind TLS, HTTPS=1 turns on every default below (`manage.py check --deploy` is then clean); each
+# can also be set on its own.
+HTTPS = env_bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Preload is the domain owner's decision (anyone may submit a domain whose header says "preload", and
+# leaving the list takes months), so it stays off unless asked for, and check --deploy is told so.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Only behind a proxy that sets (and overwrites) X-Forwarded-Proto: otherwise a client could forge it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO") else None
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", default=False)

@@ -1,4 +1,5 @@
-"""allauth's account adapter: sign-up also creates the new user's personal organization.
+"""allauth's account adapter: sign-up also creates the new user's personal organization, and a
+pending invitation (opened while signed out) is where sign-in, sign-up and email confirmation land.
 
 It lives here, not in accounts, because accounts sits below organizations and may not import it.
 settings.ACCOUNT_ADAPTER points here.
@@ -10,8 +11,21 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
+from django.urls import reverse
 
 from organizations.services import organization_create_personal
+
+# {"token", "organization", "email"} of an invitation link opened while signed out. Kept in the session,
+# not only in ?next=, because email verification sends the new user through a mailed link, which drops
+# the query string but not the session (same browser).
+INVITATION_SESSION_KEY = "pending_invitation"
+
+
+def pending_invitation_url(request: HttpRequest) -> str | None:
+    pending = request.session.get(INVITATION_SESSION_KEY) if hasattr(request, "session") else None
+    if not isinstance(pending, dict) or not isinstance(pending.get("token"), str):
+        return None
+    return reverse("organizations:invitation_accept", kwargs={"token": pending["token"]})
 
 
 class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
@@ -22,3 +36,9 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
         if commit:
             organization_create_personal(user=user)
         return user
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return pending_invitation_url(request) or str(super().get_login_redirect_url(request))
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        return pending_invitation_url(request) or str(super().get_signup_redirect_url(request))

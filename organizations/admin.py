@@ -11,13 +11,31 @@ subclass of `OrganizationAdmin` that adds them, so this module imports nothing a
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from organizations.models import ApiKey, Invitation, Membership, Organization, ProviderCredential
+from organizations.audit import audit_record, audit_snapshot
+from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, ProviderCredential
 from organizations.services import api_key_changed, api_key_delete
+
+
+class AuditedAdminMixin:
+    """Changes saved through the admin are audited like any other (source "admin" from the path)."""
+
+    audit_prefix = ""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
+        fields = [f for f in form.changed_data if f in {field.name for field in obj._meta.concrete_fields}]
+        before = audit_snapshot(form.instance.__class__.objects.get(pk=obj.pk), fields) if change else None
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        if fields:
+            org = obj if isinstance(obj, Organization) else obj.organization
+            action = f"{self.audit_prefix}.{'updated' if change else 'created'}"
+            audit_record(organization=org, action=action, target=obj, before=before, after=audit_snapshot(obj, fields))
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -29,7 +47,8 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    audit_prefix = "organization"
     list_display = ["name", "slug", "is_personal", "member_count", "created_at"]
     list_filter = ["is_personal", "log_prompts", "byok_allow_platform_fallback", "created_at"]
     search_fields = ["name", "slug", "public_id", "memberships__user__email"]
@@ -46,7 +65,8 @@ class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    audit_prefix = "member"
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "organization__name", "organization__slug"]
@@ -68,7 +88,8 @@ class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    audit_prefix = "key"
     list_display = ["name", "organization", "label", "disabled", "is_management", "last_used_at", "created_at"]
     list_filter = ["disabled", "is_management", "limit_reset", "created_at"]
     search_fields = ["name", "label", "organization__name", "organization__slug", "created_by__email"]
@@ -101,7 +122,8 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ProviderCredential)
-class ProviderCredentialAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ProviderCredentialAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    audit_prefix = "byok"
     list_display = ["provider_slug", "organization", "hint", "is_enabled", "created_by", "updated_at"]
     list_filter = ["is_enabled", "provider_slug"]
     search_fields = ["provider_slug", "organization__name", "organization__slug"]
@@ -111,3 +133,22 @@ class ProviderCredentialAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # secrets are typed on the organization's BYOK page, never into the admin
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: the log is append-only, and only the retention purge removes rows."""
+
+    list_display = ["created_at", "organization", "action", "target", "actor_label", "source", "ip"]
+    list_filter = ["source", "action", "created_at"]
+    search_fields = ["organization__slug", "organization__name", "action", "target", "actor_label"]
+    list_select_related = ["organization"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,6 +1,7 @@
 """BYOK: organizations' own provider keys, encrypted at rest. Services, selectors and the cipher.
 
-The only module that imports `cryptography`. Secrets are encrypted with a MultiFernet built from
+With billing/prompt_log.py (its own keys), the only module that imports `cryptography`.
+Secrets are encrypted with a MultiFernet built from
 `settings.BYOK_ENCRYPTION_KEYS`: the first key encrypts, every key decrypts, so an operator rotates
 by putting a new key first, running `manage.py byok_rotate`, then dropping the old key. With no key
 configured we derive one from SECRET_KEY so the embedded default works; that ties the secrets to
@@ -23,6 +24,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 
+from common.invalidation import publish_on_commit
+from organizations.audit import audit_record
 from organizations.models import Membership, Organization, ProviderCredential
 from organizations.services import OrganizationError
 
@@ -104,7 +107,7 @@ def provider_credential_set(*, actor: Membership, provider_slug: str, secret: st
         raise OrganizationError("Paste the provider's API key.")
     if len(secret) > MAX_SECRET_CHARS:
         raise OrganizationError("That key is too long.")
-    credential, _ = ProviderCredential.objects.select_for_update().update_or_create(
+    credential, created = ProviderCredential.objects.select_for_update().update_or_create(
         organization=actor.organization,
         provider_slug=provider_slug,
         defaults={
@@ -113,6 +116,14 @@ def provider_credential_set(*, actor: Membership, provider_slug: str, secret: st
             "is_enabled": True,
             "created_by": actor.user,
         },
+    )
+    publish_on_commit("org", str(actor.organization_id))
+    audit_record(
+        organization=actor.organization,
+        action="byok.created" if created else "byok.replaced",
+        target=provider_slug,
+        after={"hint": credential.hint, "is_enabled": True},
+        actor=actor.user,
     )
     return credential
 
@@ -123,8 +134,18 @@ def provider_credential_set_enabled(
     _require_manager(actor)
     if credential.organization_id != actor.organization_id:
         raise Http404("No such provider key")
+    before = {"is_enabled": credential.is_enabled}
     credential.is_enabled = is_enabled
     credential.save(update_fields=["is_enabled", "updated_at"])
+    publish_on_commit("org", str(actor.organization_id))
+    audit_record(
+        organization=actor.organization,
+        action="byok.enabled_changed",
+        target=credential.provider_slug,
+        before=before,
+        after={"is_enabled": is_enabled},
+        actor=actor.user,
+    )
     return credential
 
 
@@ -133,14 +154,31 @@ def provider_credential_delete(*, actor: Membership, credential: ProviderCredent
     if credential.organization_id != actor.organization_id:
         raise Http404("No such provider key")
     credential.delete()
+    publish_on_commit("org", str(actor.organization_id))
+    audit_record(
+        organization=actor.organization,
+        action="byok.deleted",
+        target=credential.provider_slug,
+        before={"hint": credential.hint},
+        actor=actor.user,
+    )
 
 
 def byok_fallback_set(*, actor: Membership, allow: bool) -> Organization:
     """Whether a request may fall back to the platform's key when the organization's own key fails."""
     _require_manager(actor)
     org = actor.organization
+    before = {"byok_allow_platform_fallback": org.byok_allow_platform_fallback}
     org.byok_allow_platform_fallback = allow
     org.save(update_fields=["byok_allow_platform_fallback"])
+    publish_on_commit("org", str(org.pk))
+    audit_record(
+        organization=org,
+        action="byok.fallback_changed",
+        before=before,
+        after={"byok_allow_platform_fallback": allow},
+        actor=actor.user,
+    )
     return org
 
 

@@ -116,9 +116,74 @@ class PrivacyForm(forms.Form):
     log_prompts = forms.BooleanField(
         label="Store prompts and completions",
         required=False,
-        help_text="Off by default. When on, request and response bodies are kept so admins can inspect them.",
+        help_text="Off by default. The settings page explains exactly what is kept, where, and for how long.",
+    )
+    retention_days = forms.IntegerField(
+        label="Keep them for (days)",
+        required=False,
+        min_value=1,
+        max_value=365,
+        help_text="Older prompt logs are deleted by an hourly job. Default 30 days.",
     )
 
     @classmethod
     def for_organization(cls, organization: Organization) -> PrivacyForm:
-        return cls(initial={"log_prompts": organization.log_prompts})
+        return cls(
+            initial={
+                "log_prompts": organization.log_prompts,
+                "retention_days": organization.log_prompts_retention_days,
+            }
+        )
+
+
+def _entries(text: str) -> list[str]:
+    """A textarea of entries separated by commas or new lines."""
+    return [e.strip() for e in text.replace(",", "\n").splitlines() if e.strip()]
+
+
+class _ListField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, widget=forms.Textarea(attrs={"rows": 2}), **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        return _entries(str(value or ""))
+
+
+class DataPolicyForm(forms.Form):
+    """The organization's data policy; organizations/policy.py validates the entries."""
+
+    deny_data_collection = forms.BooleanField(
+        label="Exclude providers that may train on or retain prompts",
+        required=False,
+        help_text="Like data_collection: deny on every request, whatever the request says.",
+    )
+    zdr_only = forms.BooleanField(
+        label="Zero Data Retention endpoints only", required=False, help_text="Like zdr: true on every request."
+    )
+    allowed_providers = _ListField(
+        label="Allowed providers", help_text="Provider slugs, e.g. anthropic, openai. Empty: any provider."
+    )
+    blocked_providers = _ListField(label="Blocked providers", help_text="Provider slugs never used.")
+    allowed_models = _ListField(
+        label="Allowed models",
+        help_text="Model ids or author/* patterns, e.g. anthropic/*, openai/gpt-4o. Empty: any model.",
+    )
+
+    @classmethod
+    def for_organization(cls, organization: Organization) -> DataPolicyForm:
+        return cls(
+            initial={
+                "deny_data_collection": organization.policy_deny_data_collection,
+                "zdr_only": organization.policy_zdr_only,
+                "allowed_providers": "\n".join(organization.policy_allowed_providers or []),
+                "blocked_providers": "\n".join(organization.policy_blocked_providers or []),
+                "allowed_models": "\n".join(organization.policy_allowed_models or []),
+            }
+        )
+
+
+class KeyModelsForm(forms.Form):
+    allowed_models = _ListField(
+        label="Allowed models",
+        help_text="Model ids or author/* patterns this key may use, on top of the organization's. Empty: any.",
+    )

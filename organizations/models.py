@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -17,8 +18,23 @@ class Organization(models.Model):
     is_personal = models.BooleanField(default=False)
     # Privacy: prompts and completions are stored only when an organization opts in.
     log_prompts = models.BooleanField(default=False)
+    # How long stored prompt logs are kept (billing.PromptLog; purged hourly by billing.prompt_log_purge).
+    log_prompts_retention_days = models.PositiveSmallIntegerField(default=30)
     # BYOK: when the org's own provider key fails, may we fall back to the platform's key?
     byok_allow_platform_fallback = models.BooleanField(default=True)
+    # Data policy (organizations/policy.py writes it; proxy/gateway/policy.py enforces it on every
+    # request of every key, as the stricter of the request's `provider` object and this).
+    policy_deny_data_collection = models.BooleanField(
+        default=False, help_text="Never route to providers that may train on or retain prompts"
+    )
+    policy_zdr_only = models.BooleanField(default=False, help_text="Only Zero-Data-Retention endpoints")
+    policy_allowed_providers = models.JSONField(
+        default=list, blank=True, help_text="Provider slugs the organization's keys may use; empty: any"
+    )
+    policy_blocked_providers = models.JSONField(default=list, blank=True, help_text="Provider slugs never used")
+    policy_allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model ids or author/* patterns the keys may use; empty: any"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +118,8 @@ class ApiKey(models.Model):
     limit_reset = models.CharField(max_length=10, choices=LimitReset.choices, null=True, blank=True)
     include_byok_in_limit = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Key-level model restriction (on top of the organization's): model ids or author/* patterns; empty: any.
+    allowed_models = models.JSONField(default=list, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -142,3 +160,48 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_slug} for {self.organization} ({self.hint})"
+
+
+class AuditEvent(models.Model):
+    """One change to an organization: who, when, from where, and the before/after of what changed.
+
+    Append-only: `organizations.audit` is the only writer, rows are never updated (the model refuses,
+    and on PostgreSQL a trigger refuses), and only the retention purge deletes them. Secrets never
+    appear in `before`/`after` (a key's label or a credential's hint at most).
+    """
+
+    class Source(models.TextChoices):
+        DASHBOARD = "dashboard", "Dashboard"
+        API = "api", "API"
+        CLI = "cli", "CLI"
+        ADMIN = "admin", "Admin"
+        SYSTEM = "system", "System"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=60, db_index=True, help_text="e.g. key.created, member.role_changed")
+    target = models.CharField(max_length=200, blank=True, help_text="What was changed, as shown to people")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept apart from the FK so the record still says who it was after the user is deleted.
+    actor_label = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="audit_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.action} in {self.organization_id} by {self.actor_label or 'system'}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit events are removed only by the retention purge.")

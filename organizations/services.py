@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -15,6 +16,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from common.invalidation import publish_on_commit
+from organizations.audit import audit_record, audit_snapshot
 from organizations.keys import key_generate, key_hash, key_label
 from organizations.models import ApiKey, Invitation, Membership, Organization
 
@@ -39,6 +42,9 @@ def organization_create(*, name: str, owner: User, is_personal: bool = False) ->
         raise OrganizationError("An organization needs a name.")
     org = Organization.objects.create(name=name, slug=_unique_slug(name), is_personal=is_personal)
     Membership.objects.create(organization=org, user=owner, role=Membership.Role.OWNER)
+    audit_record(
+        organization=org, action="organization.created", target=org.name, after={"name": org.name}, actor=owner
+    )
     return org
 
 
@@ -54,12 +60,22 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
         raise OrganizationError("Only owners and admins can change roles.")
     if membership.organization_id != actor.organization_id:
         raise OrganizationError("No such member.")
+    _ensure_may_act_on(actor, membership)
     if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
         _ensure_another_owner(membership)
     if role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
         raise OrganizationError("Only an owner can make someone an owner.")
+    before = {"role": membership.role}
     membership.role = role
     membership.save(update_fields=["role"])
+    audit_record(
+        organization=membership.organization,
+        action="member.role_changed",
+        target=membership.user.email,
+        before=before,
+        after={"role": role},
+        actor=actor.user,
+    )
     return membership
 
 
@@ -67,9 +83,24 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
 def membership_remove(*, actor: Membership, membership: Membership) -> None:
     if not actor.can_manage and actor.pk != membership.pk:
         raise OrganizationError("Only owners and admins can remove members.")
+    _ensure_may_act_on(actor, membership)
     if membership.role == Membership.Role.OWNER:
         _ensure_another_owner(membership)
     membership.delete()
+    audit_record(
+        organization=membership.organization,
+        action="member.removed",
+        target=membership.user.email,
+        before={"role": membership.role},
+        actor=actor.user,
+    )
+
+
+def _ensure_may_act_on(actor: Membership, membership: Membership) -> None:
+    """Only owners change or remove owners: an admin could otherwise demote or remove every owner
+    but one and take the organization (issue 11, case 10). Acting on oneself is always allowed."""
+    if membership.role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER and actor.pk != membership.pk:
+        raise OrganizationError("Only an owner can change or remove an owner.")
 
 
 def _ensure_another_owner(membership: Membership) -> None:
@@ -107,6 +138,13 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> IssuedInvi
         token_hash=_token_hash(token),
         invited_by=actor.user,
     )
+    audit_record(
+        organization=actor.organization,
+        action="invitation.created",
+        target=email,
+        after={"role": role},
+        actor=actor.user,
+    )
     return IssuedInvitation(invitation=invitation, token=token)
 
 
@@ -128,6 +166,13 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        organization=invitation.organization,
+        action="member.joined",
+        target=user.email,
+        after={"role": membership.role, "invitation": str(invitation.public_id)},
+        actor=user,
+    )
     return membership
 
 
@@ -168,10 +213,15 @@ def api_key_create(
         expires_at=expires_at,
         created_by=created_by,
     )
+    audit_record(
+        organization=organization, action="key.created", target=api_key, after=audit_snapshot(api_key, KEY_AUDIT_FIELDS)
+    )
     return IssuedKey(api_key=api_key, key=key)
 
 
 _UNSET = object()
+# What the audit log shows of a key: never its hash.
+KEY_AUDIT_FIELDS = ("name", "label", "disabled", "is_management", "limit_nanos", "limit_reset", "include_byok_in_limit")
 
 
 def api_key_update(
@@ -189,6 +239,7 @@ def api_key_update(
     so a disable or a new limit reaches every process within that time, with no round trip per request.
     """
     fields: list[str] = []
+    before = audit_snapshot(api_key, KEY_AUDIT_FIELDS)
     if name is not None:
         if not name.strip():
             raise OrganizationError("A key needs a name.")
@@ -213,20 +264,38 @@ def api_key_update(
     if fields:
         api_key.save(update_fields=[*fields, "updated_at"])
         api_key_changed(api_key)
+        audit_record(
+            organization=api_key.organization,
+            action="key.updated",
+            target=api_key,
+            before={f: before[f] for f in fields},
+            after=audit_snapshot(api_key, fields),
+        )
     return api_key
 
 
 def api_key_delete(*, api_key: ApiKey) -> None:
     api_key_changed(api_key)
+    audit_record(
+        organization=api_key.organization,
+        action="key.deleted",
+        target=api_key,
+        before=audit_snapshot(api_key, KEY_AUDIT_FIELDS),
+    )
     api_key.delete()
 
 
 def api_key_changed(api_key: ApiKey) -> None:
-    """Drop the shared-cache copy of the key. The gateway's own per-process copies expire by themselves
-    within `KEY_CACHE_SECONDS`; this only clears what other Django processes may have cached."""
+    """Every process drops its cached copy of the key once the change commits (common/invalidation)."""
     from django.core.cache import cache
 
     cache.delete(f"apikey:{api_key.hash}")
+    publish_on_commit("key", api_key.hash)
+
+
+def organization_changed(organization_id: int) -> None:
+    """Gateways reload the organization's settings (BYOK keys, logging) on their next request."""
+    publish_on_commit("org", str(organization_id))
 
 
 @transaction.atomic
@@ -254,13 +323,50 @@ def invitation_revoke(*, actor: Membership, invitation: Invitation) -> None:
     if invitation.organization_id != actor.organization_id:
         raise OrganizationError("No such invitation.")
     invitation.delete()
+    audit_record(
+        organization=actor.organization, action="invitation.revoked", target=invitation.email, actor=actor.user
+    )
 
 
-def organization_set_log_prompts(*, actor: Membership, enabled: bool) -> Organization:
-    """The privacy switch: prompts and completions are stored only when an owner or admin opts in."""
+PROMPT_LOG_RETENTION_DAYS = (1, 365)  # the range an organization may keep its prompt logs for
+
+
+def prompt_log_key_configured() -> bool:
+    """Prompt logs are only ever stored encrypted: without PROMPT_LOG_ENCRYPTION_KEYS logging stays off."""
+    return any(k.strip() for k in settings.PROMPT_LOG_ENCRYPTION_KEYS)
+
+
+def organization_set_log_prompts(
+    *, actor: Membership, enabled: bool, retention_days: int | None = None
+) -> Organization:
+    """The privacy switch: prompts and completions are stored (encrypted, by settlement: billing/prompt_log.py)
+    only when an owner or admin opts in, and kept `retention_days` (unchanged when None)."""
     if not actor.can_manage:
         raise OrganizationError("Only owners and admins can change privacy settings.")
+    if enabled and not prompt_log_key_configured():
+        raise OrganizationError(
+            "Prompt logging cannot be switched on: the operator has not configured PROMPT_LOG_ENCRYPTION_KEYS."
+        )
+    low, high = PROMPT_LOG_RETENTION_DAYS
+    if retention_days is not None and not low <= retention_days <= high:
+        raise OrganizationError(f"Keep prompt logs between {low} and {high} days.")
     organization = actor.organization
+    before: dict[str, object] = {"log_prompts": organization.log_prompts}
+    after: dict[str, object] = {"log_prompts": enabled}
+    fields = ["log_prompts"]
+    if retention_days is not None and retention_days != organization.log_prompts_retention_days:
+        before["log_prompts_retention_days"] = organization.log_prompts_retention_days
+        after["log_prompts_retention_days"] = retention_days
+        organization.log_prompts_retention_days = retention_days
+        fields.append("log_prompts_retention_days")
     organization.log_prompts = enabled
-    organization.save(update_fields=["log_prompts"])
+    organization.save(update_fields=fields)
+    organization_changed(organization.pk)
+    audit_record(
+        organization=organization,
+        action="settings.logging_changed",
+        before=before,
+        after=after,
+        actor=actor.user,
+    )
     return organization

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from organizations import byok_views, views
+from organizations import audit_views, byok_views, policy_views, views
 
 app_name = "organizations"
 
@@ -20,6 +20,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="invitation_revoke",
     ),
     path("o/<slug:slug>/privacy/", views.privacy, name="privacy"),
+    path("o/<slug:slug>/policy/", policy_views.policy_page, name="policy"),
+    path("o/<slug:slug>/policy/update/", policy_views.policy_update, name="policy_update"),
+    path("o/<slug:slug>/policy/keys/<uuid:key_id>/", policy_views.key_models, name="policy_key_models"),
+    path("o/<slug:slug>/audit/", audit_views.audit_log, name="audit"),
+    path("o/<slug:slug>/audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("o/<slug:slug>/byok/", byok_views.byok_page, name="byok"),
     path("o/<slug:slug>/byok/add/", byok_views.byok_add, name="byok_add"),
     path("o/<slug:slug>/byok/fallback/", byok_views.byok_fallback, name="byok_fallback"),

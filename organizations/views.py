@@ -8,6 +8,7 @@ combine several apps and live in `openrouter_site.pages`; this module only links
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -22,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.models import User
 from organizations import selectors, services
 from organizations.access import SESSION_KEY, OrgRequest, org_page
+from organizations.adapters import INVITATION_SESSION_KEY
 from organizations.forms import InviteForm, OrganizationCreateForm, PrivacyForm, RoleForm
 from organizations.models import Membership, Organization
 from organizations.services import OrganizationError
@@ -145,9 +147,17 @@ def invitation_revoke(request: OrgRequest, invitation_id: UUID) -> HttpResponse:
 @require_POST
 def privacy(request: OrgRequest) -> HttpResponse:
     form = PrivacyForm(request.POST)
-    form.is_valid()  # a single checkbox: absent means off, so it is always valid
+    if not form.is_valid():  # the checkbox is always valid (absent means off); the days may not be
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("pages:settings")
     enabled = bool(form.cleaned_data.get("log_prompts"))
-    services.organization_set_log_prompts(actor=request.membership, enabled=enabled)
+    try:
+        services.organization_set_log_prompts(
+            actor=request.membership, enabled=enabled, retention_days=form.cleaned_data.get("retention_days")
+        )
+    except OrganizationError as exc:
+        messages.error(request, str(exc))
+        return redirect("pages:settings")
     messages.success(request, f"Prompt and completion logging is {'on' if enabled else 'off'}.")
     return redirect("pages:settings")
 
@@ -182,9 +192,26 @@ def switch(request: HttpRequest) -> HttpResponseBase:
     return _switch_to(request, request.POST.get("organization", ""))
 
 
-@login_required
+def _invitation_sign_in(request: HttpRequest, token: str) -> HttpResponse:
+    """A signed-out invitee: remember the invitation (see adapters.INVITATION_SESSION_KEY) and send them to
+    sign up, or to sign in if the invited address already has an account, with the link as ?next=."""
+    invitation = selectors.invitation_get_by_token(token=token)
+    page = "account_login"
+    if invitation is not None and invitation.is_open:
+        request.session[INVITATION_SESSION_KEY] = {
+            "token": token,
+            "organization": invitation.organization.name,
+            "email": invitation.email,
+        }
+        if not User.objects.filter(email__iexact=invitation.email).exists():
+            page = "account_signup"
+    return redirect(f"{reverse(page)}?{urlencode({'next': request.path}, safe='/')}")
+
+
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return _invitation_sign_in(request, token)
     invitation = selectors.invitation_get_by_token(token=token)
     user = _user(request)
     error = None
@@ -199,7 +226,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             error = str(exc)
         else:
             request.session[SESSION_KEY] = membership.organization.slug
+            request.session.pop(INVITATION_SESSION_KEY, None)
             messages.success(request, f"Welcome to {membership.organization.name}.")
             return redirect(_keys_url(membership.organization))
+    if error is not None:
+        request.session.pop(INVITATION_SESSION_KEY, None)  # a dead invitation must not keep redirecting sign-ins
     context = {"invitation": invitation if error is None else None, "error": error}
     return render(request, "organizations/invitation_accept.html", context, status=200 if error is None else 400)

@@ -115,6 +115,26 @@ class Transport:
             raise TransportError("disconnected", f"Upstream connection failed: {exc.__class__.__name__}") from exc
         return UpstreamResponse(response, timeouts.idle_s)
 
+    async def get(self, url: str, headers: Mapping[str, str], timeouts: Timeouts) -> tuple[int, bytes]:
+        """One small GET (a provider's model list, to check a BYOK key): (status, body).
+
+        Rare and user-initiated, so it gets its own short-lived session instead of the shared pool: it
+        may run from a sync view's async_to_sync, whose event loop is not the server's.
+        """
+        timeout = aiohttp.ClientTimeout(total=timeouts.first_byte_s + timeouts.idle_s, sock_connect=timeouts.connect_s)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, skip_auto_headers=("User-Agent",)) as session,
+                session.get(url, headers=dict(headers)) as response,
+            ):
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TransportError("first_byte_timeout", "Upstream did not answer in time") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError("connect", f"Could not connect to upstream: {exc.os_error}") from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError("disconnected", f"Upstream connection failed: {exc.__class__.__name__}") from exc
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()

@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.conf import settings
+from pytest_django.fixtures import Settings
 
 from accounts.models import User
 from organizations.models import Membership
@@ -28,6 +29,15 @@ def _real_services_required() -> None:
         assert settings.REDIS_URL, "CI needs REDIS_URL"
 
 
+# Tests run with a prompt-log key so organizations can opt in; tests of the "no key" refusal clear it.
+TEST_PROMPT_LOG_KEY = "vv9U3KgzuGzk698PPpm5s0xOISqBOjwaE2Uow--tvNw="
+
+
+@pytest.fixture(autouse=True)
+def _prompt_log_key(settings: Settings) -> None:
+    settings.PROMPT_LOG_ENCRYPTION_KEYS = [TEST_PROMPT_LOG_KEY]
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis() -> None:
     if settings.REDIS_URL:
@@ -37,6 +47,11 @@ def _clean_redis() -> None:
     from django.core.cache import cache
 
     cache.clear()
+    # Per-process copies keyed on Redis state (the catalog version) would outlive the flush: a later
+    # test with the same version number would be served an earlier test's catalog.
+    from proxy.selectors import catalog_cache_clear
+
+    catalog_cache_clear()
 
 
 @pytest.fixture

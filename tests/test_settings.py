@@ -44,3 +44,28 @@ def test_only_settings_reads_the_environment() -> None:
             if re.search(r"os\.environ|os\.getenv|from common\.env import|getattr\(settings,", text):
                 offenders.append(rel)
     assert not offenders, f"read configuration through django.conf.settings instead: {offenders}"
+
+
+def test_https_1_makes_check_deploy_clean() -> None:
+    """Production hardening is switched on from the environment alone (no settings file to edit)."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "HTTPS": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "gateway.example.com",
+    }
+    argv = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+    insecure = {**env, "HTTPS": "0"}
+    done = subprocess.run(argv, cwd=REPO, env=insecure, capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "SECURE_SSL_REDIRECT" in done.stdout + done.stderr

@@ -24,11 +24,14 @@ from proxy.gateway.call import Call
 from proxy.gateway.catalog import get_catalog
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.http import Receive, Scope, header, read_body
+from proxy.gateway.policy import enforce_plan, enforce_request, explain
 from proxy.gateway.shape import new_generation_id
-from proxy.gateway.validate import ParsedRequest, parse_request
+from proxy.gateway.validate import ParsedRequest, parse_json, parse_request
 from proxy.health import get_health_store
 from proxy.routing import RoutePlan, RouteRequest, RoutingError, parse_provider_prefs, plan, prefs_with_route, resolve
-from proxy.tokens import count_images, estimate_prompt_tokens, estimate_text_tokens
+from proxy.routing.auto import ROUTERS, code_in_prompt
+from proxy.skins.base import Skin, SkinRequestError
+from proxy.tokens import count_images, estimate_prompt_tokens, estimate_text_tokens, prompt_tokens_bound
 
 _rng = random.Random()  # noqa: S311  (load balancing, not security)
 
@@ -41,16 +44,14 @@ _MODALITY_PARTS = {
 }
 
 
-async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
+async def admit(scope: Scope, receive: Receive, *, legacy: bool, skin: Skin | None = None) -> Call:
     """Raises GatewayError for the client: 401/403 key, 400/413 body, 400/404/503 routing, 402/429 credit."""
-    key = await authenticate(header(scope, b"authorization"))
+    key = await authenticate(authorization(scope, skin))
     raw = await read_body(receive, settings.MAX_REQUEST_BYTES)
-    req = parse_request(raw, legacy_completion=legacy)
+    req = parse_skin_request(raw, skin) if skin is not None else parse_request(raw, legacy_completion=legacy)
     org, catalog = await org_context(key.state.org_id), await get_catalog()
-    prompt_tokens = estimate_prompt_tokens(req.body["messages"])
-    if req.body.get("tools"):
-        prompt_tokens += estimate_text_tokens(orjson.dumps(req.body["tools"]).decode())
-    routed = await _route(req, org, catalog, prompt_tokens)
+    prompt_tokens = prompt_estimate(req)
+    routed = await _route(req, org, catalog, prompt_tokens, key.allowed_models)
     call = Call(
         generation_id=new_generation_id(),
         created=int(time.time()),
@@ -64,15 +65,55 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool) -> Call:
         router=routed.router or "",
         http_referer=header(scope, b"http-referer")[:500],
         app_title=(header(scope, b"x-openrouter-title") or header(scope, b"x-title"))[:200],
+        skin=skin,
     )
     await _reserve(call)
     return call
 
 
-async def _route(req: ParsedRequest, org: OrgContext, catalog: CatalogSnapshot, prompt_tokens: int) -> RoutePlan:
-    """Resolve, read the health of exactly the resolved endpoints (one round trip), then order."""
+def authorization(scope: Scope, skin: Skin | None) -> str:
+    """The Authorization header; skin clients (the anthropic SDK) may send the key as `x-api-key` instead."""
+    value = header(scope, b"authorization")
+    if not value and skin is not None:
+        api_key = header(scope, b"x-api-key").strip()
+        if api_key:
+            return f"Bearer {api_key}"
+    return value
+
+
+def parse_skin_request(raw: bytes, skin: Skin) -> ParsedRequest:
+    """The skin translates its request into the chat body, which then gets chat's own validation."""
     try:
-        resolved = resolve(
+        chat = skin.translate(parse_json(raw))
+    except SkinRequestError as exc:
+        raise GatewayError(exc.status, exc.message) from exc
+    return parse_request(orjson.dumps(chat))
+
+
+async def count_tokens(scope: Scope, receive: Receive, skin: Skin) -> int:
+    """The prompt estimate admission would hold credit for, for a skin's request (no routing, no hold)."""
+    await authenticate(authorization(scope, skin))
+    raw = await read_body(receive, settings.MAX_REQUEST_BYTES)
+    return prompt_estimate(parse_skin_request(raw, skin))
+
+
+def prompt_estimate(req: ParsedRequest) -> int:
+    prompt_tokens = estimate_prompt_tokens(req.body["messages"])
+    if req.body.get("tools"):
+        prompt_tokens += estimate_text_tokens(orjson.dumps(req.body["tools"]).decode())
+    return prompt_tokens
+
+
+async def _route(
+    req: ParsedRequest, org: OrgContext, catalog: CatalogSnapshot, prompt_tokens: int, key_models: tuple[str, ...]
+) -> RoutePlan:
+    """Resolve, read the health of exactly the resolved endpoints (one round trip), then order.
+
+    The organization's data policy and the key's model restriction (gateway/policy.py) apply to
+    every request: merged into the preferences as the stricter of the two, and checked on the plan.
+    """
+    try:
+        route_request = enforce_request(
             RouteRequest(
                 models=req.models,
                 prefs=prefs_with_route(parse_provider_prefs(req.provider), req.route),
@@ -85,16 +126,28 @@ async def _route(req: ParsedRequest, org: OrgContext, catalog: CatalogSnapshot, 
                 service_tier=req.body.get("service_tier"),
                 auto_allowed=req.auto_allowed,
                 auto_excluded=req.auto_excluded,
+                # Signals for the auto router's weights; scanning the prompt only when a router picks.
+                code_in_prompt=any(m in ROUTERS for m in req.models) and code_in_prompt(req.body["messages"]),
+                output_modalities=_output_modalities(req.body.get("modalities")),
             ),
-            catalog,
-            _rng,
+            org.policy,
+            key_models,
         )
+        resolved = resolve(route_request, catalog, _rng)
         health = await get_health_store().view(resolved.endpoint_ids)
-        return plan(resolved, health, _rng)
-    except RoutingError as exc:
+        return enforce_plan(plan(resolved, health, _rng), org.policy, key_models)
+    except RoutingError as raised:
+        exc = explain(raised, org.policy)
         retry_after = (exc.metadata or {}).get("retry_after")
         headers = {"Retry-After": str(math.ceil(float(retry_after)))} if retry_after else None
         raise GatewayError(exc.status, exc.message, exc.metadata, headers) from exc
+
+
+def _output_modalities(value: object) -> frozenset[str]:
+    """The request's `modalities` (["image", "text"]): outputs a router may pick a model for."""
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(m for m in value if isinstance(m, str))
 
 
 def input_modalities(messages: list[dict[str, Any]]) -> frozenset[str]:
@@ -110,24 +163,35 @@ def input_modalities(messages: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(found)
 
 
-def worst_case(call: Call, candidate: Candidate) -> int:
-    """The most this attempt can cost: what the credit hold must cover if it is the one that answers."""
+def worst_case(call: Call, candidate: Candidate, prompt_bound: int | None = None) -> int:
+    """The most this attempt can cost: what the credit hold must cover if it is the one that answers.
+
+    The prompt side is `prompt_tokens_bound` (UTF-8 bytes plus allowances), not routing's estimate,
+    so no tokenizer can count more than was held; a prompt cannot exceed the context window either.
+    """
+    bound = prompt_tokens_bound(call.req.body) if prompt_bound is None else prompt_bound
+    if candidate.context_length > 0:
+        bound = max(min(bound, candidate.context_length), call.prompt_tokens)
+    limit = output_bound(call, candidate)
+    images = count_images(call.req.body["messages"])
+    # The list-price worst case even for BYOK: the gate turns it into the fee when every attempt is BYOK.
+    return worst_case_nanos(prompt_tokens=bound, max_completion_tokens=limit, price=candidate.price, images=images)
+
+
+def output_bound(call: Call, candidate: Candidate) -> int:
+    """The completion tokens the hold covers; streaming stops an upstream that goes past it."""
     limit = call.req.max_tokens or candidate.max_completion_tokens
     if limit is None:
         # Neither the request nor the endpoint bounds the output: hold a capped worst case rather
         # than a whole long context window, which would refuse small balances for cheap requests.
-        # A longer answer is still billed in full (docs/billing-policy.md bounds the overspend).
         limit = max(min(candidate.context_length - call.prompt_tokens, settings.GATEWAY_HOLD_MAX_OUTPUT_TOKENS), 1)
-    images = count_images(call.req.body["messages"])
-    # The list-price worst case even for BYOK: the gate turns it into the fee when every attempt is BYOK.
-    return worst_case_nanos(
-        prompt_tokens=call.prompt_tokens, max_completion_tokens=limit, price=candidate.price, images=images
-    )
+    return int(limit)
 
 
 async def _reserve(call: Call) -> None:
     """Hold the worst case of every attempt we might make, so failover can never overspend."""
-    amount = max(worst_case(call, a.candidate) for a in call.attempts)
+    bound = prompt_tokens_bound(call.req.body)
+    amount = max(worst_case(call, a.candidate, bound) for a in call.attempts)
     is_free = all(a.candidate.variant == "free" for a in call.attempts)
     admission = await get_gate().admit(
         reservation_id=call.generation_id,

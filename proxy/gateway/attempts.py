@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
+from proxy.gateway import tracing
 from proxy.gateway.call import Call
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.upstream import UpstreamFailure, failure_status, retryable, upstream_error
 from proxy.health import get_health_store
+from proxy.plugins.tool_calls import tool_calls_ok as judge_tool_calls
 from proxy.providers.base import ProviderError
 from proxy.routing import Attempt
 from proxy.transport import TransportError
@@ -49,6 +52,7 @@ class Delivered:
 
     completion_tokens: int
     ttft_ms: int | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()  # the answer's tool calls, judged for tool-call quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +75,10 @@ async def run_attempts(
     """
     for index, attempt in enumerate(call.attempts):
         current = Try(call, attempt)
+        candidate = attempt.candidate
         try:
-            delivered = await run(current)
+            with tracing.attempt_span(candidate.provider_name, attempt.model_slug, candidate.upstream_model):
+                delivered = await run(current)
         except (ProviderError, TransportError) as exc:
             await _failed(current, exc)
             if retryable(exc) and index + 1 < len(call.attempts) and may_fail_over():
@@ -86,6 +92,7 @@ async def run_attempts(
             started=current.started,
             ttft_ms=delivered.ttft_ms,
             tokens=delivered.completion_tokens,
+            tool_calls_ok=judge_tool_calls(call.req.body.get("tools"), delivered.tool_calls),
         )
         return None
     raise AssertionError("a call is admitted only with at least one attempt")
@@ -119,6 +126,7 @@ async def record_health(
     started: float,
     ttft_ms: int | None = None,
     tokens: int | None = None,
+    tool_calls_ok: bool | None = None,
 ) -> None:
     if not ok and attempt.candidate.is_byok:
         # A tenant's own key failing (revoked, out of quota) says nothing about the provider.
@@ -133,4 +141,5 @@ async def record_health(
         tokens=tokens,
         duration_ms=elapsed if ok else None,
         org_id=call.key.state.org_id,
+        tool_calls_ok=tool_calls_ok,
     )

@@ -1,8 +1,8 @@
 """Bearer-key authentication for the hot path, from an in-process cache.
 
-The database is read only on a cache miss (in a thread, off the event loop). Entries live a few
-seconds, so disabling a key or changing its limit takes effect on every process within
-`KEY_CACHE_SECONDS` without a round trip per request.
+The database is read only on a cache miss (in a thread, off the event loop). A change to a key or an
+organization is published on commit (common/invalidation.py) and drops the entry in every process at
+once; the few seconds an entry lives are only the backstop for a process that missed the message.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from billing.gate import KeyState
+from common.invalidation import listen
 from organizations.keys import key_hash
 from proxy.gateway.errors import GatewayError
+from proxy.gateway.policy import NO_POLICY, DataPolicy, data_policy_of, key_models_of
 
 V = TypeVar("V")
 
@@ -32,6 +34,7 @@ class KeyRecord:
     disabled: bool
     is_management: bool
     expires_at: float | None  # unix seconds
+    allowed_models: tuple[str, ...] = ()  # key-level model restriction (gateway/policy.py); empty: any
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class OrgContext:
     byok_keys: dict[str, str]  # provider slug -> the organization's own upstream key
     allow_platform_fallback: bool
     log_prompts: bool
+    policy: DataPolicy = NO_POLICY  # the organization's data policy, enforced on every request
 
 
 class _TTLCache(Generic[V]):
@@ -55,6 +59,9 @@ class _TTLCache(Generic[V]):
         if len(self._items) >= _MAX_ENTRIES:
             self._items.clear()  # crude but bounded: a burst of distinct keys cannot grow memory
         self._items[key] = (time.monotonic() + ttl, value)
+
+    def drop(self, key: object) -> None:
+        self._items.pop(key, None)
 
     def clear(self) -> None:
         self._items.clear()
@@ -83,6 +90,7 @@ def _load_key(digest: str) -> KeyRecord | None:
         disabled=row.disabled,
         is_management=row.is_management,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
+        allowed_models=key_models_of(row),
     )
 
 
@@ -95,6 +103,7 @@ def _load_org(org_id: int) -> OrgContext:
         byok_keys=byok_keys_for_org(org_id),
         allow_platform_fallback=org.byok_allow_platform_fallback,
         log_prompts=org.log_prompts,
+        policy=data_policy_of(org),
     )
 
 
@@ -136,3 +145,13 @@ def caches_clear() -> None:
     """For tests that change keys or BYOK settings and expect the very next request to see it."""
     _keys.clear()
     _orgs.clear()
+
+
+def _on_change(kind: str, ident: str) -> None:
+    if kind == "key":
+        _keys.drop(ident)  # the key's hash, which is also its cache key
+    elif kind == "org" and ident.isdigit():
+        _orgs.drop(int(ident))
+
+
+listen(_on_change)

@@ -9,8 +9,10 @@ from billing.gate import KeyState
 from billing.pricing import Usage
 from proxy.catalog.snapshot import CatalogSnapshot
 from proxy.gateway.auth import KeyRecord, OrgContext
+from proxy.gateway.transcript import Transcript
 from proxy.gateway.validate import ParsedRequest
 from proxy.routing import Attempt
+from proxy.skins.base import RenderContext, Skin
 
 
 @dataclass(slots=True)
@@ -31,6 +33,16 @@ class Call:
     app_title: str
     provider_responses: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    skin: Skin | None = None  # came in on /messages or /responses: rendered by that skin; None is chat
+
+    def render_context(self, attempt: Attempt) -> RenderContext:
+        return RenderContext(
+            generation_id=self.generation_id,
+            created=self.created,
+            model=attempt.model_slug,
+            provider_name=attempt.candidate.provider_name,
+            prompt_tokens=self.prompt_tokens,
+        )
 
     @property
     def key_state(self) -> KeyState:
@@ -59,3 +71,4 @@ class Outcome:
     streamed: bool = False
     cancelled: bool = False
     truncated: bool = False
+    transcript: Transcript | None = None  # what was delivered; only when the organization logs prompts

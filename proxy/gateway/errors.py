@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from proxy.skins.base import Skin
 
 ERROR_TYPES = {
     400: "invalid_request",
@@ -41,5 +44,8 @@ class GatewayError(Exception):
     def envelope(self) -> dict[str, Any]:
         return {"error": {"code": self.status, "message": self.message, "metadata": self.metadata}}
 
-    def body(self) -> bytes:
+    def body(self, skin: Skin | None = None) -> bytes:
+        """The envelope, or the skin's error shape for a request that came in on a skin."""
+        if skin is not None:
+            return orjson.dumps(skin.render_error(self.status, self.message, self.metadata))
         return orjson.dumps(self.envelope())

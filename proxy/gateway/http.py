@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from proxy.gateway.errors import GatewayError
 
@@ -28,19 +30,53 @@ def header(scope: Scope, name: bytes) -> str:
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, within `limit` bytes (else 413) and REQUEST_BODY_TIMEOUT_SECONDS (else 408)."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        body = message.get("body", b"")
-        size += len(body)
-        if size > limit:
-            raise GatewayError(413, f"Request body larger than {limit} bytes")
-        chunks.append(body)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        async with asyncio.timeout(settings.REQUEST_BODY_TIMEOUT_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                body = message.get("body", b"")
+                size += len(body)
+                if size > limit:
+                    raise GatewayError(413, f"Request body larger than {limit} bytes")
+                chunks.append(body)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise GatewayError(408, "The request body did not arrive in time") from None
+
+
+def with_body_deadline(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """For the Django side: read a request's body under the same deadline and size limit before the
+    app sees it (Django's ASGI handler would wait for a stalled body forever, holding a worker)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await app(scope, receive, send)
+            return
+        try:
+            body = await read_body(receive, settings.MAX_REQUEST_BYTES)
+        except ClientDisconnected:
+            return
+        except GatewayError as exc:
+            await send_json(send, exc.status, exc.envelope(), {"connection": "close"})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body, only http.disconnect is left to hear
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return wrapped
 
 
 def _raw_headers(content_type: bytes, extra: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from proxy.gateway.attempts import Delivered, Try, run_attempts
 from proxy.gateway.call import Call, Outcome
-from proxy.gateway.http import Send, send_error, send_json
+from proxy.gateway.http import Send, send_bytes, send_json
 from proxy.gateway.settle import release, settle
 from proxy.gateway.shape import completion_body
+from proxy.gateway.transcript import Transcript
 from proxy.gateway.upstream import upstream_call
+from proxy.plugins.healing import heal_choices, healing_for
 from proxy.providers import get_adapter
 from proxy.providers.base import hide_reasoning
 from proxy.transport import transport
@@ -31,6 +33,9 @@ async def run_once(call: Call, send: Send) -> None:
         if call.req.body.get("reasoning", {}).get("exclude"):
             for c in parsed.choices:
                 hide_reasoning(c)
+        healing = healing_for(call.req.body, call.req.plugins)
+        if healing is not None:  # the response-healing plugin (proxy/plugins/healing.py)
+            heal_choices(parsed.choices, healing)
         outcome = Outcome(
             attempt=attempt,
             usage=parsed.usage,
@@ -39,8 +44,15 @@ async def run_once(call: Call, send: Send) -> None:
             finish_reason=choice.get("finish_reason") or "",
             native_finish_reason=choice.get("native_finish_reason") or "",
             upstream_id=parsed.upstream_id,
+            transcript=Transcript(parsed.choices) if call.org.log_prompts else None,
         )
         usage, _ = await settle(call, outcome)
+        if call.skin is not None:
+            payload = call.skin.render_body(call.render_context(attempt), parsed.choices, usage)
+            await send_json(send, 200, payload, call.headers(attempt))
+            return Delivered(
+                completion_tokens=usage["completion_tokens"], tool_calls=tuple(message.get("tool_calls") or ())
+            )
         payload = completion_body(
             generation_id=call.generation_id,
             created=call.created,
@@ -52,10 +64,12 @@ async def run_once(call: Call, send: Send) -> None:
             legacy=call.req.legacy_completion,
         )
         await send_json(send, 200, payload, call.headers(attempt))
-        return Delivered(completion_tokens=usage["completion_tokens"])
+        return Delivered(
+            completion_tokens=usage["completion_tokens"], tool_calls=tuple(message.get("tool_calls") or ())
+        )
 
     failed = await run_attempts(call, answer)
     if failed is not None:
         await release(call)
         failed.error.headers.update(call.headers())
-        await send_error(send, failed.error)
+        await send_bytes(send, failed.error.status, failed.error.body(call.skin), failed.error.headers)

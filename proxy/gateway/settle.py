@@ -10,7 +10,9 @@ from typing import Any
 from billing.gate import get_gate
 from billing.pricing import Usage, cost_nanos
 from billing.usage import UsageEvent
+from proxy.gateway import metrics, tracing
 from proxy.gateway.call import Call, Outcome
+from proxy.gateway.prompt_log import sealed_record
 from proxy.gateway.shape import usage_json
 from proxy.tokens import count_images, estimate_text_tokens
 
@@ -69,10 +71,31 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
         app_title=call.app_title,
         external_user=call.req.user[:256],
         provider_responses=call.provider_responses,
+        # Sealed (encrypted) here, before the event leaves the process; nothing at all when off.
+        prompt_log=sealed_record(call, outcome) if call.org.log_prompts else "",
     )
     call.finished = True
-    charged = await get_gate().finish(reservation_id=call.generation_id, key=call.key_state, event=event)
-    return usage_json(usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok), charged
+    metrics.first_token(candidate.provider_name, outcome.ttft_ms)
+    with tracing.phase_span("settle"):
+        charged = await get_gate().finish(reservation_id=call.generation_id, key=call.key_state, event=event)
+    if tracing.on():  # the attributes are not even built when tracing is off
+        tracing.describe_request(
+            {
+                "gen_ai.request.model": call.req.models[0] if call.req.models else None,
+                "gen_ai.request.max_tokens": call.req.max_tokens,
+                "gen_ai.response.id": call.generation_id,
+                "gen_ai.response.model": outcome.attempt.model_slug,
+                "gen_ai.provider.name": candidate.provider_name,
+                "gen_ai.response.finish_reasons": [outcome.finish_reason] if outcome.finish_reason else None,
+                "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": usage.completion_tokens,
+                "openrouter.cost_nanos": charged,
+            }
+        )
+    usage_out = usage_json(
+        usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok, price=candidate.price
+    )
+    return usage_out, charged
 
 
 async def release(call: Call) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from billing.pricing import Usage
+from billing.pricing import PriceCard, Usage, cost_split_nanos
 from common.money import nanos_to_usd_number
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -25,7 +25,13 @@ def new_generation_id() -> str:
     return f"gen-{int(time.time())}-{''.join(chars)}"
 
 
-def usage_json(usage: Usage, *, cost_nanos: int, list_cost_nanos: int, is_byok: bool) -> dict[str, Any]:
+def usage_json(
+    usage: Usage, *, cost_nanos: int, list_cost_nanos: int, is_byok: bool, price: PriceCard
+) -> dict[str, Any]:
+    """Contract 2.6 `usage`. `cost_details` is the provider's side: the list-price cost split into its
+    prompt and completion parts (OpenRouter's SDKs require both), plus the whole only for BYOK, where
+    it is what the organization's own provider account pays."""
+    prompt_cost, completion_cost = cost_split_nanos(usage, price, list_cost_nanos)
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -41,6 +47,8 @@ def usage_json(usage: Usage, *, cost_nanos: int, list_cost_nanos: int, is_byok: 
         "is_byok": is_byok,
         "cost_details": {
             "upstream_inference_cost": nanos_to_usd_number(list_cost_nanos) if is_byok else None,
+            "upstream_inference_prompt_cost": nanos_to_usd_number(prompt_cost),
+            "upstream_inference_completions_cost": nanos_to_usd_number(completion_cost),
         },
     }
 

@@ -21,16 +21,20 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from proxy.gateway.admission import output_bound
 from proxy.gateway.attempts import Delivered, Try, run_attempts
 from proxy.gateway.call import Call, Outcome
 from proxy.gateway.errors import GatewayError
-from proxy.gateway.http import Receive, Send, end_body, send_chunk, send_error, start_sse
+from proxy.gateway.http import Receive, Send, end_body, send_bytes, send_chunk, start_sse
 from proxy.gateway.settle import release, settle
 from proxy.gateway.shape import DONE, KEEPALIVE, ChunkWriter
+from proxy.gateway.transcript import Transcript
 from proxy.gateway.upstream import upstream_call
+from proxy.plugins.tool_calls import ToolCallCollector
 from proxy.providers import get_adapter
 from proxy.providers.base import hide_reasoning
 from proxy.routing import Attempt
+from proxy.skins.base import StreamRenderer
 from proxy.sse import SSEDecoder
 from proxy.transport import TransportError, UpstreamResponse, transport
 
@@ -50,6 +54,7 @@ class _Stream:
         self.attempt: Attempt | None = None
         self.response: UpstreamResponse | None = None
         self.outcome: Outcome | None = None
+        self.writer: StreamRenderer | None = None  # the answering attempt's, which a mid-stream failure must continue
         self.keepalive_s: float = settings.GATEWAY_KEEPALIVE_SECONDS
 
     async def start(self, attempt: Attempt | None) -> None:
@@ -147,18 +152,17 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
     stream.response = response
     parser = adapter.stream_parser()
     decoder = SSEDecoder()
-    writer = ChunkWriter(
-        generation_id=call.generation_id,
-        created=call.created,
-        model=attempt.model_slug,
-        provider_name=attempt.candidate.provider_name,
-        legacy=call.req.legacy_completion,
-    )
+    writer = stream.writer = _writer(call, attempt)
     outcome = Outcome(attempt=attempt, usage=None, streamed=True)
+    transcript = outcome.transcript = Transcript() if call.org.log_prompts else None
     stream.outcome = outcome
     exclude_reasoning = bool(call.req.body.get("reasoning", {}).get("exclude"))
     chunks: AsyncIterator[bytes] = response.iter_chunks()
-    while True:
+    # The hold covers `bound` completion tokens; an honest upstream sends at most one content delta
+    # per token, so more deltas than that is an upstream ignoring max_tokens: stop it at the bound.
+    bound, pieces, capped = output_bound(call, attempt.candidate), dict[int, int](), False
+    tool_calls = ToolCallCollector()  # judged for the endpoint's tool-call quality (health)
+    while not capped:
         try:
             data = await stream.keepalive(chunks.__anext__())
         except StopAsyncIteration:
@@ -167,7 +171,13 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
         for event in decoder.feed(data):
             choices = parser.feed(event)
             if choices:
+                if _count_deltas(pieces, choices) > bound:
+                    capped = True
+                    break
                 _observe(outcome, choices, first=not stream.content_sent and not out, exclude=exclude_reasoning)
+                tool_calls.feed(choices)
+                if transcript is not None:
+                    transcript.feed(choices)
                 out.append(writer.choices(choices))
         outcome.usage = parser.usage
         outcome.upstream_id = parser.upstream_id
@@ -177,20 +187,54 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
                 await stream.start(attempt)
                 stream.content_sent = True
             await stream.write(b"".join(out))
-    tail = [writer.choices(c) for c in (parser.feed(e) for e in decoder.flush()) if c]
-    outcome.usage = parser.usage
-    if tail:
+    if capped:
+        response.close()  # the upstream stops generating (and billing) here
+        outcome.finish_reason = outcome.native_finish_reason = "length"
         await stream.start(attempt)
         stream.content_sent = True
-        await stream.write(b"".join(tail))
-    if not parser.finished:
-        raise TransportError("disconnected", "Upstream ended the stream before it finished")
+        await stream.write(writer.choices([{"index": 0, "delta": {}, "finish_reason": "length"}]))
+    else:
+        tail = [writer.choices(c) for c in (parser.feed(e) for e in decoder.flush()) if c]
+        outcome.usage = parser.usage
+        if tail:
+            await stream.start(attempt)
+            stream.content_sent = True
+            await stream.write(b"".join(tail))
+        if not parser.finished:
+            raise TransportError("disconnected", "Upstream ended the stream before it finished")
     current.answered()
     usage, _ = await settle(call, outcome)
     await stream.start(attempt)
-    await stream.write(writer.final(usage) + DONE)
+    # Chat streams end with [DONE]; the skins' own final events say it.
+    await stream.write(writer.final(usage) + (DONE if call.skin is None else b""))
     await stream.close()
-    return Delivered(completion_tokens=usage["completion_tokens"], ttft_ms=outcome.ttft_ms)
+    return Delivered(
+        completion_tokens=usage["completion_tokens"], ttft_ms=outcome.ttft_ms, tool_calls=tool_calls.calls()
+    )
+
+
+def _writer(call: Call, attempt: Attempt) -> StreamRenderer:
+    if call.skin is not None:
+        return call.skin.stream_renderer(call.render_context(attempt))
+    return ChunkWriter(
+        generation_id=call.generation_id,
+        created=call.created,
+        model=attempt.model_slug,
+        provider_name=attempt.candidate.provider_name,
+        legacy=call.req.legacy_completion,
+    )
+
+
+def _count_deltas(pieces: dict[int, int], choices: Sequence[Any]) -> int:
+    """Count, per choice index, the deltas that carry content, reasoning or a tool call (each is at
+    least one token); returns the largest count."""
+    for choice in choices:
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("reasoning") or delta.get("tool_calls"):
+            index = choice.get("index", 0)
+            key = index if isinstance(index, int) else 0
+            pieces[key] = pieces.get(key, 0) + 1
+    return max(pieces.values(), default=0)
 
 
 def _observe(outcome: Outcome, choices: Sequence[Any], *, first: bool, exclude: bool) -> None:
@@ -234,15 +278,9 @@ async def _fail(stream: _Stream, attempt: Attempt, error: GatewayError) -> None:
     if not stream.headers_sent:
         error.headers.update(call.headers())
         stream.ended = True
-        await send_error(stream._send, error)
+        await send_bytes(stream._send, error.status, error.body(call.skin), error.headers)
         return
-    writer = ChunkWriter(
-        generation_id=call.generation_id,
-        created=call.created,
-        model=attempt.model_slug,
-        provider_name=attempt.candidate.provider_name,
-        legacy=call.req.legacy_completion,
-    )
+    writer = stream.writer or _writer(call, attempt)
     metadata = dict(error.metadata or {})
     message = error.message if error.status < 500 else "The provider stopped responding mid-stream"
     await stream.write(writer.error({"code": error.status, "message": message, "metadata": metadata}, usage))

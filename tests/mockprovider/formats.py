@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from tests.mockprovider.scenarios import (
+    BAD_TOOL_ARGUMENTS,
     DEFAULT_TOOL_NAME,
-    PROMPT_TOKENS,
     SIGNATURE,
     TOOL_ARGUMENTS,
     Scenario,
@@ -72,7 +72,12 @@ def build_reply(
 ) -> Reply:
     names = tool_names or [DEFAULT_TOOL_NAME]
     calls = tuple(
-        ToolCall(id=f"call_mock_{request_id}_{i}", name=names[min(i, len(names) - 1)], arguments=TOOL_ARGUMENTS[i % 3])
+        ToolCall(
+            id=f"call_mock_{request_id}_{i}",
+            name=names[min(i, len(names) - 1)],
+            # "+bad-tool-args": arguments that break a weather tool's schema (tool-call quality tests).
+            arguments=BAD_TOOL_ARGUMENTS if "bad-tool-args" in scenario.tags else TOOL_ARGUMENTS[i % 3],
+        )
         for i in range(scenario.tools)
     )
     reasoning = scenario.reasoning_pieces()
@@ -83,7 +88,7 @@ def build_reply(
         content=scenario.content_pieces(wants_json=wants_json),
         reasoning=reasoning,
         tool_calls=calls,
-        prompt_tokens=PROMPT_TOKENS,
+        prompt_tokens=scenario.prompt_tokens,
         completion_tokens=scenario.completion_tokens(wants_json=wants_json),
         reasoning_tokens=len(reasoning),
         usage=scenario.usage,

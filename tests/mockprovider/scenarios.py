@@ -22,6 +22,8 @@ PROMPT_TOKENS = 17
 DEFAULT_PIECES: tuple[str, ...] = ("Hello", " from", " the", " mock", " provider", ".")
 REASONING_PIECES: tuple[str, ...] = ("Let", " me", " think", " about", " it", ".")
 JSON_PIECES: tuple[str, ...] = ('{"answer"', ": ", "42", "}")
+# JSON as models often wrap it: prose, a fence, an unquoted key, a trailing comma, no closing brace.
+MESSY_JSON_PIECES: tuple[str, ...] = ("Sure! Here it is:\n", "```json\n", "{answer: 42,", "\n```")
 # Each tool call is billed this many completion tokens, whatever its arguments.
 TOOL_CALL_TOKENS = 10
 TOOL_ARGUMENTS: tuple[dict[str, str], ...] = (
@@ -29,6 +31,8 @@ TOOL_ARGUMENTS: tuple[dict[str, str], ...] = (
     {"location": "Tokyo", "unit": "celsius"},
     {"location": "Lima", "unit": "celsius"},
 )
+# What a "+bad-tool-args" endpoint sends instead: a location that is not a string, an unknown unit.
+BAD_TOOL_ARGUMENTS: dict[str, object] = {"location": 75001, "unit": "kelvin"}
 DEFAULT_TOOL_NAME = "get_weather"
 SIGNATURE = "mock-signature-Zm9vYmFy"
 
@@ -57,10 +61,13 @@ class Scenario:
     fail_first: int = 0  # the first N requests for this model fail with `fail_status`
     fail_status: int = 503
     tags: tuple[str, ...] = field(default=())
+    prompt_tokens: int = PROMPT_TOKENS  # reported prompt usage (a provider whose tokenizer counts more)
 
     def content_pieces(self, *, wants_json: bool = False) -> tuple[str, ...]:
         if self.empty or self.tools:
             return ()
+        if "messy-json" in self.tags:  # "+messy-json": what response healing repairs
+            return MESSY_JSON_PIECES
         if self.json or wants_json:
             return JSON_PIECES
         if self.chunks is not None:

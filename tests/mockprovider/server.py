@@ -14,8 +14,10 @@ that the benchmark's direct and nginx rows measure nginx and the network stack r
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -304,8 +306,19 @@ async def gemini_generate(request: web.Request) -> web.StreamResponse:
     return await _serve(request, "gemini", model=model, stream=action == "streamGenerateContent")
 
 
+# What `GET /v1/models` lists: a plain name, and a vLLM-style one (author/Name, with max_model_len).
+SERVED_MODELS = [
+    {"id": "mock-ok", "object": "model", "owned_by": "mock"},
+    {"id": "mock-org/Mock-Llama-8B-Instruct", "object": "model", "owned_by": "vllm", "max_model_len": 4096},
+]
+
+
 async def models_list(request: web.Request) -> web.Response:
-    return _json({"object": "list", "data": [{"id": "mock-ok", "object": "model", "owned_by": "mock"}]})
+    # A configured key is checked here too, so "test this key" (BYOK) has a wrong key to fail on.
+    expected = request.app[STATE_KEY].api_key
+    if expected is not None and _key(request, "openai") != expected:
+        return _json(_ERRORS["openai"](401, "Invalid API key."), 401)
+    return _json({"object": "list", "data": SERVED_MODELS})
 
 
 async def control(request: web.Request) -> web.Response:
@@ -330,6 +343,44 @@ async def requests_log(request: web.Request) -> web.Response:
     return _json({"data": rows})
 
 
+async def openai_embeddings(request: web.Request) -> web.Response:
+    """OpenAI's /embeddings: one deterministic vector per input (`dimensions` long, 3 by default), one
+    prompt token per whitespace-separated word (or per token of a token array). Scenario faults apply."""
+    state = request.app[STATE_KEY]
+    body = orjson.loads(await request.read() or b"{}")
+    model = str(body.get("model", ""))
+    rec = RecordedRequest(
+        id=next(state.ids), format="openai-embeddings", path=request.path, query={},
+        headers={k.lower(): v for k, v in request.headers.items()} if state.record else {}, body=body,
+        model=model, stream=False, started_at=time.time(),
+    )  # fmt: skip
+    if state.record:
+        with state.lock:
+            state.requests.append(rec)
+    if not _key(request, "openai"):
+        rec.status = 401
+        return _json(formats.openai_error(401, "Invalid API key."), 401)
+    scenario, n = state.scenario(model)
+    status, retry_after = _failure(scenario, n)
+    rec.status, rec.completed, rec.ended_at = status, True, time.time()
+    if status != 200:
+        headers = {"Retry-After": retry_after} if retry_after else None
+        return _json(formats.openai_error(status, f"Mock upstream error {status}."), status, headers)
+    raw = body.get("input")
+    inputs = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else list(raw or [])
+    size = int(body.get("dimensions") or 3)
+    data = []
+    for i in range(len(inputs)):
+        vector = [round((i + 1) * 0.125 + d * 0.25, 6) for d in range(size)]
+        embedding: Any = vector
+        if body.get("encoding_format") == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    tokens = sum(len(x) if isinstance(x, list) else len(str(x).split()) for x in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return _json({"object": "list", "model": model, "data": data, "usage": usage})
+
+
 async def health(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
@@ -344,6 +395,7 @@ def build_app(state: MockState | None = None) -> web.Application:
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1beta/models/{spec}", gemini_generate)
     app.router.add_get("/v1/models", models_list)
+    app.router.add_post("/v1/embeddings", openai_embeddings)
     app.router.add_post("/_control", control)
     app.router.add_post("/_reset", reset)
     app.router.add_get("/_requests", requests_log)
