@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from billing.ledger import org_balance_nanos
-from billing.models import Generation, LedgerAccount, LedgerEntry, Posting, UsageDeadLetter
+from billing.models import Generation, LedgerAccount, LedgerEntry, Posting, ReconciliationRun, UsageDeadLetter
 from common.money import nanos_to_usd, usd_to_nanos
 from billing.services import CreditsError, credits_grant, credits_revoke
 from organizations.admin import OrganizationAdmin
@@ -249,3 +249,25 @@ class OrganizationCreditsAdmin(OrganizationAdmin):
 
 admin.site.unregister(Organization)
 admin.site.register(Organization, OrganizationCreditsAdmin)
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(AppendOnlyAdmin):
+    """Read-only: when the gate and the ledger last agreed, and every disagreement found since."""
+
+    list_display = ("created_at", "is_agreed", "gap_count", "dead_lettered")
+    list_filter = ("created_at",)
+    readonly_fields = ("created_at", "dead_lettered", "gap_details")
+    exclude = ("gaps",)
+
+    @admin.display(boolean=True, description="books agree")
+    def is_agreed(self, run: ReconciliationRun) -> bool:
+        return run.agreed
+
+    @admin.display(description="organizations with gaps")
+    def gap_count(self, run: ReconciliationRun) -> int:
+        return len(run.gaps)
+
+    @admin.display(description="gaps")
+    def gap_details(self, run: ReconciliationRun) -> str:
+        return "\n".join(gap["detail"] for gap in run.gaps) or "none"

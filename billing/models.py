@@ -186,6 +186,25 @@ class UsageDeadLetter(models.Model):
         return f"dead letter {self.generation_id}"
 
 
+class ReconciliationRun(models.Model):
+    """One comparison of what the gate charged with what the ledger posted (billing.usage_reconcile,
+    every 5 minutes), kept so operators see in the admin when the books last agreed and what did not."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    gaps = models.JSONField(default=list, help_text="One object per organization whose numbers disagree")
+    dead_lettered = models.IntegerField(default=0, help_text="Usage events waiting in the dead-letter table")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.created_at:%Y-%m-%d %H:%M} ({'agreed' if self.agreed else 'gaps'})"
+
+    @property
+    def agreed(self) -> bool:
+        return not self.gaps and self.dead_lettered == 0
+
+
 # --- Payments: buying credits by card (Stripe) and USDC (EVM chains) -------------------------------
 # Amounts here are nano-dollars like everything else; Stripe cents and token base units are
 # converted inside billing/payments/stripe_api.py and chain.py and never stored.

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, models, transaction
@@ -32,7 +32,7 @@ from accounts.models import User
 from billing.gate import get_gate, usage_queue
 from billing.gate.queue import QueuedEvent, UsageQueue
 from billing.ledger import EntrySpec, Leg, ledger_post_many
-from billing.models import Generation, LedgerAccount, LedgerEntry, UsageDeadLetter
+from billing.models import Generation, LedgerAccount, LedgerEntry, ReconciliationRun, UsageDeadLetter
 from billing.prompt_log import prompt_logs_write
 from billing.selectors import usage_posted_by_org
 from billing.usage import UsageEvent
@@ -191,6 +191,17 @@ def _usage_gaps(gate: Any) -> list[UsageGap]:
         if gap.posted != gap.settled_in_gate or gap.unsettled != gap.queued + gap.dead_lettered:
             gaps.append(gap)
     return gaps
+
+
+def reconciliation_run_record(gate: Any = None, *, recheck_s: float = 1.0, keep_days: int = 30) -> ReconciliationRun:
+    """Reconcile, keep the result for the admin, and forget runs older than `keep_days`."""
+    gaps = usage_reconcile(gate, recheck_s=recheck_s)
+    run = ReconciliationRun.objects.create(
+        gaps=[{**dataclasses.asdict(g), "detail": g.describe()} for g in gaps],
+        dead_lettered=usage_deadletters_open(),
+    )
+    ReconciliationRun.objects.filter(created_at__lt=run.created_at - timedelta(days=keep_days)).delete()
+    return run
 
 
 def usage_deadletters_open() -> int:

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from billing.gate import gate_housekeeping
 from billing.prompt_log import prompt_logs_purge
-from billing.settlement import settle_pending, usage_deadletters_open, usage_reconcile
+from billing.settlement import reconciliation_run_record, settle_pending
 
 log = logging.getLogger("billing.reconcile")
 
@@ -27,14 +27,14 @@ def reservations_expire() -> dict[str, int]:
 
 @shared_task(name="billing.usage_reconcile", ignore_result=True)
 def usage_reconcile_task() -> dict[str, int]:
-    """Every 5 minutes: alarm (an ERROR log) on any charge the ledger never received or received twice."""
-    gaps = usage_reconcile()
-    for gap in gaps:
-        log.error("usage reconciliation: %s", gap.describe())
-    dead = usage_deadletters_open()
-    if dead:
-        log.error("usage reconciliation: %d usage event(s) dead-lettered, not posted", dead)
-    return {"gaps": len(gaps), "dead_lettered": dead}
+    """Every 5 minutes: alarm (an ERROR log) on any charge the ledger never received or received twice,
+    and keep the run for the admin (Billing > Reconciliation runs)."""
+    run = reconciliation_run_record()
+    for gap in run.gaps:
+        log.error("usage reconciliation: %s", gap["detail"])
+    if run.dead_lettered:
+        log.error("usage reconciliation: %d usage event(s) dead-lettered, not posted", run.dead_lettered)
+    return {"gaps": len(run.gaps), "dead_lettered": run.dead_lettered}
 
 
 @shared_task(name="billing.prompt_log_purge", ignore_result=True)

@@ -6,16 +6,20 @@ the served requests were never billed.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
 
 from billing.gate import MemoryGate, RedisGate, keys
 from billing.gate.queue import RedisStreamQueue
 from billing.ledger import Leg, ledger_post
-from billing.models import LedgerAccount, LedgerEntry
+from billing.models import LedgerAccount, LedgerEntry, ReconciliationRun
 from billing.services import credits_grant
-from billing.settlement import settle_pending, usage_reconcile
+from billing.settlement import reconciliation_run_record, settle_pending, usage_reconcile
 from common.money import NANOS_PER_USD
 from organizations.services import IssuedKey
 from tests.billing.support import finished
@@ -90,3 +94,30 @@ def test_the_periodic_task_alarms_on_lost_usage(
     with caplog.at_level("ERROR", logger="billing.reconcile"):
         assert tasks.usage_reconcile_task() == {"gaps": 1, "dead_lettered": 0}
     assert "neither queued nor dead-lettered" in caplog.text
+
+
+def test_each_run_is_kept_for_the_admin_with_what_disagreed(
+    funded: Triad, api_key: IssuedKey, admin_client: Client
+) -> None:
+    gate = RedisGate(settings.REDIS_URL)
+    finished(gate, api_key, [1_000])
+    assert reconciliation_run_record(gate, recheck_s=0).agreed
+    gate.sync.delete(keys.STREAM)
+    run = reconciliation_run_record(gate, recheck_s=0)
+    assert not run.agreed
+    [gap] = run.gaps
+    assert gap["organization_id"] == funded.org.pk
+    assert "neither queued nor dead-lettered" in gap["detail"]
+
+    page = admin_client.get(f"/admin/billing/reconciliationrun/{run.pk}/change/")
+    assert page.status_code == 200
+    assert "neither queued nor dead-lettered" in page.content.decode()
+    assert admin_client.get("/admin/billing/reconciliationrun/").status_code == 200
+
+
+def test_old_runs_are_forgotten(funded: Triad) -> None:
+    old = ReconciliationRun.objects.create()
+    ReconciliationRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    reconciliation_run_record(recheck_s=0)
+    assert not ReconciliationRun.objects.filter(pk=old.pk).exists()
+    assert ReconciliationRun.objects.count() == 1
