@@ -83,6 +83,39 @@ if env_str("OIDC_CLIENT_ID"):
             }
         ],
     }
+# SAML 2.0 single sign-on (python3-saml): the IdP's entity id, SSO URL and signing certificate (PEM
+# body or a path via SAML_IDP_X509CERT_FILE). Our metadata, to give the IdP, is served at
+# <SITE_URL>/accounts/saml/<SAML_SLUG>/metadata/; the ACS is .../acs/.
+if env_str("SAML_IDP_ENTITY_ID"):
+    INSTALLED_APPS.append("allauth.socialaccount.providers.saml")
+    SOCIAL_PROVIDERS["saml"] = {
+        "APPS": [
+            {
+                "client_id": env_str("SAML_SLUG", "saml"),
+                "name": env_str("SAML_NAME", "SAML single sign-on"),
+                "settings": {
+                    "idp": {
+                        "entity_id": env_str("SAML_IDP_ENTITY_ID"),
+                        "sso_url": env_str("SAML_IDP_SSO_URL"),
+                        "x509cert": env_str("SAML_IDP_X509CERT"),
+                    },
+                    "attribute_mapping": {
+                        "uid": ["uid", "urn:oasis:names:tc:SAML:attribute:subject-id"],
+                        "email": [
+                            "email",
+                            "urn:oid:0.9.2342.19200300.100.1.3",
+                            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                        ],
+                        "first_name": ["givenName", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"],
+                        "last_name": ["sn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"],
+                    },
+                    "advanced": {"strict": True, "reject_idp_initiated_sso": True},
+                },
+            }
+        ],
+    }
+SAML_TRUST_EMAIL = env_bool("SAML_TRUST_EMAIL", default=True)
+SOCIALACCOUNT_ADAPTER = "organizations.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_PROVIDERS = SOCIAL_PROVIDERS
 # Whoever signs in with a verified address at one of these domains joins that organization:
 # "example.com=acme:member,example.org=acme:admin" (domain=organization slug:role; owner is refused).

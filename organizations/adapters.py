@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -42,3 +44,14 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return pending_invitation_url(request) or str(super().get_signup_redirect_url(request))
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]
+    """SAML has no standard `email_verified`: an address asserted by the company's own identity
+    provider (its directory issued it) counts as verified when SAML_TRUST_EMAIL is on, so the user is
+    not asked to confirm it and SSO_AUTO_JOIN can apply. OIDC keeps the provider's own claim."""
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        if sociallogin.account.provider == "saml" and settings.SAML_TRUST_EMAIL:
+            for address in sociallogin.email_addresses:
+                address.verified = True
