@@ -7,7 +7,8 @@ attempt, try them in order (failover on retryable errors), then settle what the 
 prompt bound at the input price (plus any per-request fee).
 
 Upstreams are called through the OpenAI embeddings dialect, which OpenAI and every compatible host
-(vLLM, Ollama, Together, DeepInfra...) speak; endpoints on other adapters are not tried.
+(vLLM, Ollama, Together, DeepInfra...) speak, or Gemini's embedContent/batchEmbedContents (text
+input only); endpoints on other adapters are not tried.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from proxy.gateway.upstream import UpstreamFailure, failure_status, retryable, u
 from proxy.gateway.validate import parse_json
 from proxy.health import get_health_store
 from proxy.providers import get_adapter
+from proxy.providers import openai as openai_embeddings
 from proxy.providers.base import ProviderError, Target
-from proxy.providers.openai import build_embeddings_request, parse_embeddings_response
+from proxy.providers.gemini import embeddings as gemini_embeddings
 from proxy.routing import Attempt, RouteRequest, RoutingError, parse_provider_prefs, plan, resolve
 from proxy.tokens import estimate_text_tokens
 from proxy.transport import Timeouts, TransportError, transport
@@ -47,7 +49,8 @@ from proxy.transport import Timeouts, TransportError, transport
 logger = logging.getLogger("proxy.gateway")
 _rng = random.Random()  # noqa: S311  (load balancing, not security)
 ENCODINGS = ("float", "base64")
-EMBEDDING_ADAPTERS = frozenset({"openai"})
+EMBEDDING_ADAPTERS = frozenset({"openai", "gemini"})
+TEXT_ONLY_ADAPTERS = frozenset({"gemini"})  # no token-array input
 
 
 @dataclass(slots=True)
@@ -153,7 +156,9 @@ async def admit_embeddings(scope: Scope, receive: Receive) -> EmbeddingsCall:
     except RoutingError as raised:
         exc = explain(raised, org.policy)
         raise GatewayError(exc.status, exc.message, exc.metadata) from exc
-    attempts = tuple(a for a in routed.attempts if a.candidate.adapter in EMBEDDING_ADAPTERS)
+    tokens_in = not isinstance(body["input"], str) and not all(isinstance(i, str) for i in body["input"])
+    adapters = EMBEDDING_ADAPTERS - TEXT_ONLY_ADAPTERS if tokens_in else EMBEDDING_ADAPTERS
+    attempts = tuple(a for a in routed.attempts if a.candidate.adapter in adapters)
     if not attempts:
         raise GatewayError(404, f"No endpoints found that serve embeddings for {body['model']}")
     call = EmbeddingsCall(
@@ -209,11 +214,12 @@ async def _attempt(call: EmbeddingsCall, attempt: Attempt) -> dict[str, Any]:
         first_byte_s=candidate.first_byte_timeout_ms / 1000,
         idle_s=candidate.idle_timeout_ms / 1000,
     )
-    response = await transport.post(build_embeddings_request(call.body, target), timeouts)
+    dialect = gemini_embeddings if candidate.adapter == "gemini" else openai_embeddings
+    response = await transport.post(dialect.build_embeddings_request(call.body, target), timeouts)
     raw = await response.read()
     if response.status >= 400:
         raise get_adapter(candidate.adapter).map_error(response.status, response.headers, raw)
-    parsed = parse_embeddings_response(raw)
+    parsed = dialect.parse_embeddings_response(raw)
     _note(call, attempt, 200)
     reported = parsed.prompt_tokens
     usage = Usage(prompt_tokens=reported if reported is not None else call.prompt_tokens)

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from billing.models import Generation
+from proxy.gateway.embeddings import prompt_tokens_estimate
 from proxy.models import Endpoint, Model, Provider
 from tests.e2e.support import (
     COMPLETION_NANOS_PER_MTOK,
@@ -154,3 +155,64 @@ def test_it_needs_a_key_and_credit(embedding_models: None, gateway: Gateway, wor
     )
     assert broke.status_code == 402
     assert httpx.get(f"{gateway.api_url}/embeddings", timeout=10).status_code == 405
+
+
+# -- Gemini: embedContent / batchEmbedContents, which report no usage ---------------------------
+
+
+@pytest.fixture
+def gemini_embedding_model(world: World) -> None:
+    """Seeded before the gateway starts (request this fixture before `client` / `gateway`)."""
+    _embedding_model("mock-gemini/embed", [(world.providers["mock-gemini"], "mock-embed-gemini")])
+
+
+def test_gemini_batch_embeddings_are_billed_on_the_estimate(
+    gemini_embedding_model: None, client: openai.OpenAI, world: World, mock_provider: MockProvider
+) -> None:
+    texts = ["hello brave world", "two words"]
+    res = client.embeddings.create(
+        model="mock-gemini/embed",
+        input=texts,
+        encoding_format="float",
+        dimensions=4,
+        extra_body={"input_type": "query"},
+    )
+    assert [d.embedding for d in res.data] == [vector(0, 4), vector(1, 4)]
+    assert extra(res)["provider"] == "Mock Gemini"
+    tokens = prompt_tokens_estimate(texts)  # Gemini says nothing: the gateway's own estimate, marked
+    assert tokens == 8 and res.usage.prompt_tokens == tokens
+    upstream = mock_provider.requests_for("mock-embed-gemini")[-1]
+    assert upstream.path == "/v1beta/models/mock-embed-gemini:batchEmbedContents"
+    assert upstream.headers["x-goog-api-key"] == "sk-upstream-gemini"
+    assert upstream.body["requests"][1] == {
+        "model": "models/mock-embed-gemini",
+        "content": {"parts": [{"text": "two words"}]},
+        "taskType": "RETRIEVAL_QUERY",
+        "outputDimensionality": 4,
+    }
+    gen = generation(extra(res)["id"])
+    assert gen.api_type == "embeddings" and gen.tokens_prompt == tokens and gen.usage_estimated
+    assert (res.usage.model_extra or {})["cost"] == pytest.approx(usd(expected_cost(tokens, 0)))
+    assert_charged(world, gen, expected_cost(tokens, 0))
+
+
+def test_gemini_single_text_in_base64_as_the_sdk_asks_by_default(
+    gemini_embedding_model: None, client: openai.OpenAI, world: World, mock_provider: MockProvider
+) -> None:
+    res = client.embeddings.create(model="mock-gemini/embed", input="one two three four")
+    assert res.data[0].embedding == vector(0)  # Gemini sent floats; the gateway encoded, the SDK decoded
+    upstream = mock_provider.requests_for("mock-embed-gemini")[-1]
+    assert upstream.path == "/v1beta/models/mock-embed-gemini:embedContent"
+    tokens = prompt_tokens_estimate("one two three four")
+    assert_charged(world, generation(extra(res)["id"]), expected_cost(tokens, 0))
+
+
+def test_token_arrays_are_not_sent_to_gemini(gemini_embedding_model: None, gateway: Gateway, world: World) -> None:
+    res = httpx.post(
+        f"{gateway.api_url}/embeddings",
+        json={"model": "mock-gemini/embed", "input": [1, 2, 3]},
+        headers={"Authorization": f"Bearer {world.key.key}"},
+        timeout=10,
+    )
+    assert res.status_code == 404, res.text
+    assert not Generation.objects.exists()

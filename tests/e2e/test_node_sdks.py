@@ -71,4 +71,4 @@ def test_openrouter_typescript_sdk_and_ai_sdk_provider(gateway: Gateway, world: 
     )
     # Every Node test ran (a renamed or skipped one would otherwise pass unnoticed).
     totals = dict(re.findall(r"^\S+ (pass|fail|skipped) (\d+)$", report, re.MULTILINE))
-    assert totals == {"pass": "6", "fail": "0", "skipped": "0"}, report[-3000:]
+    assert totals == {"pass": "8", "fail": "0", "skipped": "0"}, report[-3000:]

@@ -51,6 +51,7 @@ class Reply:
     completion_tokens: int
     reasoning_tokens: int
     usage: bool
+    service_tier: str | None = None  # OpenAI format: the tier reported as served (echoed, or "+served-<tier>")
 
     @property
     def text(self) -> str:
@@ -68,7 +69,14 @@ class Frame:
 
 
 def build_reply(
-    scenario: Scenario, *, model: str, request_id: int, created: int, tool_names: list[str], wants_json: bool
+    scenario: Scenario,
+    *,
+    model: str,
+    request_id: int,
+    created: int,
+    tool_names: list[str],
+    wants_json: bool,
+    service_tier: str | None = None,
 ) -> Reply:
     names = tool_names or [DEFAULT_TOOL_NAME]
     calls = tuple(
@@ -92,6 +100,8 @@ def build_reply(
         completion_tokens=scenario.completion_tokens(wants_json=wants_json),
         reasoning_tokens=len(reasoning),
         usage=scenario.usage,
+        # Like OpenAI: the tier asked for is the tier served, unless "+served-<tier>" says otherwise.
+        service_tier=next((t.removeprefix("served-") for t in scenario.tags if t.startswith("served-")), service_tier),
     )
 
 
@@ -156,6 +166,8 @@ def openai_body(reply: Reply) -> dict[str, Any]:
     }
     if reply.usage:
         body["usage"] = _openai_usage(reply)
+    if reply.service_tier:
+        body["service_tier"] = reply.service_tier
     return body
 
 
@@ -166,6 +178,7 @@ def openai_stream(reply: Reply, *, include_usage: bool) -> list[Frame]:
         "created": reply.created,
         "model": reply.model,
         "system_fingerprint": "fp_mock",
+        **({"service_tier": reply.service_tier} if reply.service_tier else {}),
     }
     # With include_usage OpenAI sends "usage": null on every chunk but the last.
     extra: dict[str, Any] = {"usage": None} if include_usage and reply.usage else {}
@@ -411,3 +424,10 @@ def gemini_stream(reply: Reply) -> list[Frame]:
 
 def gemini_stream_error(status: int, message: str) -> bytes:
     return _sse(gemini_error(status, message))
+
+
+def gemini_embeddings_body(sizes: list[int], *, batch: bool) -> dict[str, Any]:
+    """Vector i, element d = (i + 1) / 8 + d / 4 (exact in float32), as the OpenAI-style mock answers;
+    embedContent answers `embedding`, batchEmbedContents `embeddings`, neither any usage."""
+    vectors = [{"values": [round((i + 1) * 0.125 + d * 0.25, 6) for d in range(size)]} for i, size in enumerate(sizes)]
+    return {"embeddings": vectors} if batch else {"embedding": vectors[0]}

@@ -161,3 +161,20 @@ def test_it_cuts_a_gemini_stream_after_n_pieces(mock: MockProvider) -> None:
         gemini(mock, "mock-cut-after-2", stream=True)
     [req] = mock.requests
     assert req.cut and req.content_sent == 2
+
+
+def test_it_answers_gemini_embeddings_without_usage_and_with_faults(mock: MockProvider) -> None:
+    url = f"{mock.url}/v1beta/models/mock-ok"
+    one = httpx.post(f"{url}:embedContent", headers=GEMINI_HEADERS, json={"content": {"parts": [{"text": "a"}]}})
+    assert one.json() == {"embedding": {"values": [0.125, 0.375, 0.625]}}
+    requests = [{"content": {"parts": [{"text": t}]}, "outputDimensionality": 2} for t in ("a", "b")]
+    batch = httpx.post(f"{url}:batchEmbedContents", headers=GEMINI_HEADERS, json={"requests": requests})
+    assert batch.json() == {"embeddings": [{"values": [0.125, 0.375]}, {"values": [0.25, 0.5]}]}
+    assert "usageMetadata" not in batch.json()
+    assert mock.requests_for("mock-ok")[-1].format == "gemini-embeddings"
+    failing = httpx.post(
+        f"{mock.url}/v1beta/models/mock-503:embedContent", headers=GEMINI_HEADERS, json={"content": {}}
+    )
+    assert failing.status_code == 503 and failing.json()["error"]["status"] == "UNAVAILABLE"
+    unauthenticated = httpx.post(f"{url}:embedContent", json={"content": {"parts": [{"text": "a"}]}})
+    assert unauthenticated.status_code == 401

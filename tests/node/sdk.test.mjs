@@ -6,7 +6,8 @@ import { test } from "node:test";
 
 import { createOpenRouter } from "@openrouter/ai-sdk-provider";
 import { OpenRouter } from "@openrouter/sdk";
-import { generateText, jsonSchema, streamText, tool } from "ai";
+import { generateObject, generateText, jsonSchema, streamText, tool } from "ai";
+import { z } from "zod";
 
 const baseURL = process.env.OPENROUTER_BASE_URL;
 const apiKey = process.env.OPENROUTER_API_KEY;
@@ -99,4 +100,37 @@ test("ai-sdk provider: a tool call", async () => {
   });
   assert.equal(finishReason, "tool-calls");
   assert.equal(toolCalls[0].toolName, "get_weather");
+});
+
+test("ai-sdk provider: a zod tool is executed on the call's arguments", async () => {
+  const seen = [];
+  const { toolCalls, toolResults, finishReason } = await generateText({
+    model: provider.chat("mock-gemini/tools"),
+    prompt: "Weather in Paris?",
+    tools: {
+      get_weather: tool({
+        description: "Current weather for a city",
+        inputSchema: z.object({ location: z.string(), unit: z.enum(["celsius", "fahrenheit"]).optional() }),
+        execute: async (input) => {
+          seen.push(input);
+          return { temperature: 21 };
+        },
+      }),
+    },
+  });
+  assert.equal(finishReason, "tool-calls");
+  assert.equal(toolCalls[0].toolName, "get_weather");
+  assert.deepEqual(toolCalls[0].input, { location: "Paris", unit: "celsius" });
+  assert.deepEqual(seen, [toolCalls[0].input]);
+  assert.deepEqual(toolResults[0].output, { temperature: 21 });
+});
+
+test("ai-sdk provider: generateObject with a zod schema", async () => {
+  const { object, finishReason } = await generateObject({
+    model: provider.chat("mock-openai/json"),
+    schema: z.object({ answer: z.number() }),
+    prompt: "What is the answer?",
+  });
+  assert.deepEqual(object, { answer: 42 });
+  assert.equal(finishReason, "stop");
 });
