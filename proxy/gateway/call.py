@@ -72,3 +72,4 @@ class Outcome:
     cancelled: bool = False
     truncated: bool = False
     transcript: Transcript | None = None  # what was delivered; only when the organization logs prompts
+    service_tier: str | None = None  # the tier the upstream says it served ("priority", "default", ...)

@@ -44,6 +44,7 @@ async def run_once(call: Call, send: Send) -> None:
             finish_reason=choice.get("finish_reason") or "",
             native_finish_reason=choice.get("native_finish_reason") or "",
             upstream_id=parsed.upstream_id,
+            service_tier=parsed.service_tier,
             transcript=Transcript(parsed.choices) if call.org.log_prompts else None,
         )
         usage, _ = await settle(call, outcome)

@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 from billing.gate import get_gate
-from billing.pricing import Usage, cost_nanos
+from billing.pricing import PriceCard, Usage, cost_nanos
 from billing.usage import UsageEvent
 from proxy.gateway import metrics, tracing
 from proxy.gateway.call import Call, Outcome
 from proxy.gateway.prompt_log import sealed_record
 from proxy.gateway.shape import usage_json
+from proxy.routing.filters import tier_of
 from proxy.tokens import count_images, estimate_text_tokens
 
 
@@ -32,10 +33,11 @@ def final_usage(call: Call, outcome: Outcome) -> tuple[Usage, bool]:
 async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
     """Price the outcome, release the reservation and queue the usage event. Returns (usage JSON, charged)."""
     candidate = outcome.attempt.candidate
+    price = served_price(call, outcome)
     usage, estimated = final_usage(call, outcome)
     # Zero-completion insurance: a request that produced nothing is not charged.
     produced = outcome.has_output or usage.completion_tokens > 0
-    list_cost = cost_nanos(usage, candidate.price) if produced else 0
+    list_cost = cost_nanos(usage, price) if produced else 0
     now = time.perf_counter()
     event = UsageEvent(
         generation_id=call.generation_id,
@@ -92,10 +94,44 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
                 "openrouter.cost_nanos": charged,
             }
         )
-    usage_out = usage_json(
-        usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok, price=candidate.price
-    )
+    usage_out = usage_json(usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok, price=price)
     return usage_out, charged
+
+
+def served_price(call: Call, outcome: Outcome) -> PriceCard:
+    """The price of the tier the upstream says it served (contract 10.4), noted on the generation record.
+
+    The request sent asks for the attempted endpoint's own tier (upstream.py), so they normally agree;
+    when the provider reports another tier anyway we bill what it served: the same provider's endpoint
+    for this model in that tier, or the attempted endpoint's price when the catalog has no such endpoint.
+    """
+    candidate = outcome.attempt.candidate
+    reported = outcome.service_tier
+    if reported is None:
+        return candidate.price
+    if call.provider_responses:  # the serving attempt's record, appended by Try.answered()
+        call.provider_responses[-1]["routed_service_tier"] = reported
+    if reported not in _PRICED_TIERS:  # a tier name we do not price: the endpoint's own price
+        return candidate.price
+    served = _PRICED_TIERS[reported]
+    if served == tier_of(candidate):
+        return candidate.price
+    info = call.catalog.get(outcome.attempt.model_slug)
+    for sibling in info.candidates if info is not None else ():
+        if sibling.provider_slug == candidate.provider_slug and tier_of(sibling) == served:
+            return sibling.price
+    return candidate.price
+
+
+# What providers report -> the catalog tier priced for it (None: the standard endpoint).
+_PRICED_TIERS: dict[str, str | None] = {
+    "priority": "priority",
+    "fast": "priority",
+    "flex": "flex",
+    "default": None,
+    "standard": None,
+    "auto": None,
+}
 
 
 async def release(call: Call) -> None:

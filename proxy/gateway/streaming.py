@@ -181,6 +181,7 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
                 out.append(writer.choices(choices))
         outcome.usage = parser.usage
         outcome.upstream_id = parser.upstream_id
+        outcome.service_tier = parser.service_tier
         if out:
             if not stream.content_sent:
                 outcome.ttft_ms = int((time.perf_counter() - call.t0) * 1000)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from proxy.catalog.snapshot import Candidate
 from proxy.gateway.call import Call
 from proxy.gateway.errors import GatewayError
 from proxy.providers import get_adapter
 from proxy.providers.base import HttpCall, ProviderError, Target
 from proxy.routing import Attempt
+from proxy.routing.filters import tier_of
 from proxy.transforms import middle_out
 from proxy.transport import Timeouts, TransportError
 
@@ -20,6 +23,7 @@ def upstream_call(call: Call, attempt: Attempt, *, stream: bool) -> tuple[HttpCa
     body = call.req.body
     if attempt.reasoning_default and "reasoning" not in body:
         body = {**body, "reasoning": {"enabled": True, "effort": None, "max_tokens": None, "exclude": False}}
+    body = _tier_for(body, candidate)
     if attempt.compress_to:
         body = {**body, "messages": middle_out(body["messages"], max_prompt_tokens=attempt.compress_to)}
     key = call.org.byok_keys.get(candidate.provider_slug) if candidate.is_byok else None
@@ -36,6 +40,25 @@ def upstream_call(call: Call, attempt: Attempt, *, stream: bool) -> tuple[HttpCa
         idle_s=candidate.idle_timeout_ms / 1000,
     )
     return http_call, timeouts
+
+
+def _tier_for(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """Ask the upstream for the tier of the endpoint we price this attempt at (contract 10.4).
+
+    The client's tier is forwarded only to an endpoint of that tier: "priority" falling over to a
+    standard endpoint must not be served (and charged to us) at priority while we bill standard.
+    """
+    tier = tier_of(candidate)
+    requested = body.get("service_tier")
+    if tier is not None:
+        matches = requested == tier or (tier == "priority" and requested == "fast")
+        return body if matches else {**body, "service_tier": tier}
+    if requested in _TIERED:
+        return {k: v for k, v in body.items() if k != "service_tier"}
+    return body
+
+
+_TIERED = frozenset({"priority", "fast", "flex"})
 
 
 def failure_status(exc: UpstreamFailure) -> int:
