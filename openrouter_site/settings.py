@@ -253,6 +253,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "proxy.api.drf.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The management API's OpenAPI document, served at /api/v1/openapi.json and fuzzed by schemathesis in tests.
+# drf_spectacular is deliberately not in INSTALLED_APPS: its system check would generate the schema on every
+# `manage.py check` and turn schema warnings into `check --deploy` failures; the view needs no app.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OpenRouter-compatible management API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["billing.api.schema.only_api_v1"],
 }
 
 LANGUAGE_CODE = "en-us"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -31,6 +33,9 @@ from organizations.models import ApiKey
 from organizations.services import OrganizationError, api_key_create, api_key_delete, api_key_update
 
 PAGE_SIZE = 100
+
+# The published OpenAPI document (/api/v1/openapi.json); these views render plain dicts, not serializers.
+_OBJ = OpenApiTypes.OBJECT
 
 
 def _key(request: Request) -> ApiKey:
@@ -73,6 +78,13 @@ def _offset_param(request: Request) -> int:
 class KeysView(APIView):
     permission_classes = [IsManagementKey]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("include_disabled", OpenApiTypes.BOOL),
+        ],
+        responses={200: _OBJ},
+    )
     def get(self, request: Request) -> Response:
         org = _key(request).organization
         keys = selectors.api_key_page(
@@ -84,6 +96,7 @@ class KeysView(APIView):
         usage = selectors.key_usage_many(keys)
         return Response({"data": [key_json(k, usage[k.pk]) for k in keys]})
 
+    @extend_schema(request=KeyCreateInput, responses={201: _OBJ})
     def post(self, request: Request) -> Response:
         mgmt = _key(request)
         data = KeyCreateInput(data=request.data)
@@ -126,10 +139,12 @@ class KeyDetailView(APIView):
             raise exceptions.NotFound("Key not found")
         return api_key
 
+    @extend_schema(responses={200: _OBJ})
     def get(self, request: Request, key_hash: str) -> Response:
         api_key = self._get(request, key_hash)
         return Response({"data": key_json(api_key, selectors.key_usage(api_key))})
 
+    @extend_schema(request=KeyUpdateInput, responses={200: _OBJ})
     def patch(self, request: Request, key_hash: str) -> Response:
         api_key = self._get(request, key_hash)
         data = KeyUpdateInput(data=request.data)
@@ -147,6 +162,7 @@ class KeyDetailView(APIView):
             raise exceptions.ValidationError(str(exc)) from exc
         return Response({"data": key_json(api_key, selectors.key_usage(api_key))})
 
+    @extend_schema(responses={200: _OBJ})
     def delete(self, request: Request, key_hash: str) -> Response:
         api_key_delete(api_key=self._get(request, key_hash))
         return Response({"deleted": True})
@@ -157,6 +173,7 @@ class CurrentKeyView(APIView):
 
     permission_classes = [HasApiKey]
 
+    @extend_schema(responses={200: _OBJ})
     def get(self, request: Request) -> Response:
         api_key = _key(request)
         org = api_key.organization
@@ -174,6 +191,7 @@ class CreditsView(APIView):
 
     permission_classes = [HasApiKey]
 
+    @extend_schema(responses={200: _OBJ})
     def get(self, request: Request) -> Response:
         summary = credits_summary(organization=_key(request).organization)
         return Response(
@@ -191,6 +209,7 @@ class GenerationView(APIView):
 
     permission_classes = [HasApiKey]
 
+    @extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.STR, required=True)], responses={200: _OBJ})
     def get(self, request: Request) -> Response:
         generation_id = request.query_params.get("id", "").strip()
         if not generation_id:
