@@ -24,10 +24,12 @@ from common.redis import Redis, ResponseError, script
 GROUP = "settle"
 CHARGE_FIELD = "c"
 EVENT_FIELD = "e"
-# Guards a retried ack (crash between commit and ack); a pending message is re-read within minutes.
-SETTLED_GUARD_TTL = 86400
 # Messages another consumer claimed but has not acked for this long belong to a dead worker.
 ORPHAN_IDLE_MS = 60_000
+# Guards a retried or duplicate ack (crash between commit and ack, or a slow worker acking after a peer
+# re-claimed its orphan): both happen within a few orphan timeouts, so ten minutes is ample, and one
+# key per generation never lives for a day (issue 11, case 7: ~70 B x req/s x TTL of Redis memory).
+SETTLED_GUARD_TTL = 10 * ORPHAN_IDLE_MS // 1000
 
 
 @dataclass(frozen=True, slots=True)
