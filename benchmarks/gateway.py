@@ -334,6 +334,16 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
     row.ttft_ms = measure_ttft(row.port, row.path, row.body("stream"), row.auth, args.ttft_requests)
 
 
+def redis_footprint(client: Any) -> tuple[int, int, int]:
+    """(bytes held by the keys of this db, number of keys, usage events queued): MEMORY USAGE summed
+    over the db's own keys, because INFO's used_memory is server-wide."""
+    total = count = 0
+    for key in client.scan_iter(count=1000):
+        total += int(client.memory_usage(key, samples=0) or 0)
+        count += 1
+    return total, count, int(client.xlen("gate:q"))
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU of a process and its reaped children, from /proc (Linux)."""
     if pid is None:
@@ -526,10 +536,20 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
                     sys.exit(f"{row.name} {mode}: {status} {data[:500]!r}\nlogs: {tmp}")
 
     print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
+    redis_before = redis_footprint(sync_redis(args.redis_url))
     for row in rows:
         measure(row, args, tmp)
+    redis_after = redis_footprint(sync_redis(args.redis_url))
     queued = int(sync_redis(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
     ok = report(direct, via_nginx, via_gateway, queued, baseline)
+    served = queued - redis_before[2]
+    if served > 0:
+        grown, keys = redis_after[0] - redis_before[0], redis_after[1] - redis_before[1]
+        print(
+            f"gateway Redis db: {grown / served:,.0f} bytes and {keys / served:.3f} keys per request while the "
+            f"{served:,} usage events wait for settlement (no worker runs here; settled, a request leaves "
+            "about 32 bytes: tests/e2e/test_live_faults.py)"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
 
