@@ -4,8 +4,6 @@ read back with prometheus_client's own parser."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +21,15 @@ from common import metrics as defs
 from common.money import usd_to_nanos
 from common.redis import sync_redis
 from tests.e2e.support import (
-    REPO,
     Gateway,
     World,
     _mock_server,  # noqa: F401  (fixture)
     gateway_env,
     mock_provider,  # noqa: F401  (fixture)
-    wait_ready,
+    running_gateway,
     world,  # noqa: F401  (fixture)
 )
-from tests.mockprovider import MockProvider, free_port
+from tests.mockprovider import MockProvider
 from tests.support import Triad
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -167,47 +164,12 @@ def test_celery_tasks_are_counted(triad: Triad) -> None:
 
 @pytest.fixture
 def two_workers(world: World, mock_provider: MockProvider, tmp_path: Path) -> Iterator[tuple[Gateway, Path]]:  # noqa: F811
-    port = free_port()
-    log_path = tmp_path / "gateway.log"
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     env = gateway_env(world, mock_provider)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "openrouter_site.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--lifespan",
-                "on",
-                "--timeout-graceful-shutdown",
-                "2",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    gw = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    try:
-        wait_ready(gw, timeout=60)
+    with running_gateway(env, tmp_path / "gateway.log", "--workers", "2", timeout=60) as gw:
         yield gw, multiproc
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def _chat(gw: Gateway, key: str, model: str, **extra: Any) -> httpx.Response:

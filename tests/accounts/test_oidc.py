@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,11 +26,10 @@ import pytest
 from accounts.models import User
 from organizations.models import Membership, Organization
 from organizations.services import organization_create
-from tests.e2e.support import _test_database_url
+from tests.e2e.support import _test_database_url, running_gateway
 from tests.mockprovider import free_port
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 CLIENT_ID, CLIENT_SECRET = "site-client", "site-secret-long-enough-for-hmac-sha256"
 
 
@@ -118,22 +115,8 @@ def site(transactional_db: None, idp: IdP, tmp_path: Path) -> Iterator[str]:
         "SSO_AUTO_JOIN": "acme.test=acme:admin",
         "SITE_URL": f"http://127.0.0.1:{port}",
     }
-    log = (tmp_path / "site.log").open("wb")
-    argv = [sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--port", str(port)]
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with running_gateway(env, tmp_path / "site.log", port=port) as gw:
+        yield gw.url
 
 
 def _sign_in(site: str, idp: IdP) -> httpx.Client:

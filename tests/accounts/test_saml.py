@@ -9,9 +9,6 @@ import base64
 import datetime as dt
 import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -29,11 +26,10 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from accounts.models import User
 from organizations.models import Membership, Organization
 from organizations.services import organization_create
-from tests.e2e.support import _test_database_url
+from tests.e2e.support import _test_database_url, running_gateway
 from tests.mockprovider import free_port
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 IDP_ENTITY = "https://idp.acme.test/saml"
 IDP_SSO = "https://idp.acme.test/sso"
 
@@ -82,22 +78,8 @@ def site(transactional_db: None, idp_keys: tuple[str, str], tmp_path: Path) -> I
         "SSO_AUTO_JOIN": "acme.test=acme:member",
         "SITE_URL": f"http://127.0.0.1:{port}",
     }
-    log = (tmp_path / "site.log").open("wb")
-    argv = [sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--port", str(port)]
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with running_gateway(env, tmp_path / "site.log", port=port) as gw:
+        yield gw.url
 
 
 def _instant(delta: dt.timedelta = dt.timedelta()) -> str:

@@ -7,9 +7,8 @@ ledger is clean after settlement. Uses the e2e harness (uvicorn subprocesses, th
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from billing.settlement import settle_pending
 from organizations.services import api_key_create, organization_create
 from proxy.tokens import estimate_prompt_tokens
 from tests.e2e import support as e2e
-from tests.e2e.support import PRICE, REPO, Gateway, World, gateway_env, wait_ready
-from tests.mockprovider import MockProvider, free_port
+from tests.e2e.support import PRICE, Gateway, World, gateway_env, running_gateway
+from tests.mockprovider import MockProvider
 from tests.mockprovider.sse import parse_sse
 
 # The e2e harness's fixtures, used here by name.
@@ -38,39 +37,15 @@ GATEWAYS = 3
 REQUESTS = 200
 AFFORDABLE = 20
 MAX_TOKENS = 1000
-UVICORN = [sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--host", "127.0.0.1"]
-UVICORN += ["--no-access-log", "--lifespan", "on", "--timeout-graceful-shutdown", "2"]
 MESSAGES = [{"role": "user", "content": "Count slowly to twenty."}]
 MODEL = "mock-openai/slow-chunks-200"  # 20 chunks, 200 ms apart: every admitted stream is in flight at once
 
 
 @pytest.fixture
 def gateways(world: World, mock_provider: MockProvider, tmp_path: Path) -> Iterator[list[Gateway]]:
-    started = []
-    for i in range(GATEWAYS):
-        port = free_port()
-        log_path = tmp_path / f"gateway-{i}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*UVICORN, "--port", str(port)],
-                cwd=REPO,
-                env=gateway_env(world, mock_provider),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        started.append(Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path))
-    try:
-        for gw in started:
-            wait_ready(gw)
-        yield started
-    finally:
-        for gw in started:
-            gw.process.terminate()
-        for gw in started:
-            try:
-                gw.process.wait(10)
-            except subprocess.TimeoutExpired:
-                gw.process.kill()
+    env = gateway_env(world, mock_provider)
+    with ExitStack() as stack:
+        yield [stack.enter_context(running_gateway(env, tmp_path / f"gateway-{i}.log")) for i in range(GATEWAYS)]
 
 
 async def _stream(client: httpx.AsyncClient, url: str, key: str) -> tuple[int, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +24,8 @@ from pytest_django.fixtures import Settings
 from billing.ledger import org_balance_nanos
 from organizations.models import Membership, Organization
 from tests.browser.test_keys_browser import ARTIFACTS, browser
-from tests.e2e.support import REPO, Gateway, _mock_server, _test_database_url, generation, mock_provider, wait_ready
-from tests.mockprovider import MockProvider, free_port
+from tests.e2e.support import Gateway, _mock_server, _test_database_url, generation, mock_provider, running_gateway
+from tests.mockprovider import MockProvider
 
 __all__ = ["_mock_server", "browser", "mock_provider"]
 
@@ -56,7 +54,6 @@ def server(demo: dict[str, str], tmp_path: Path) -> Iterator[Gateway]:
     """The site under uvicorn on the test database; mail goes to its console (the default backend)."""
     import os
 
-    port = free_port()
     log_path = tmp_path / "server.log"
     env = {
         **os.environ,
@@ -66,25 +63,8 @@ def server(demo: dict[str, str], tmp_path: Path) -> Iterator[Gateway]:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("EMAIL_BACKEND", None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    gw = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    try:
-        wait_ready(gw)
+    with running_gateway(env, log_path) as gw:
         yield gw
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def _console_link(server: Gateway, contains: str, timeout: float = 10.0) -> str:

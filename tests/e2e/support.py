@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,43 +236,57 @@ def gateway_env(world: World, mock: MockProvider) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def gateway(world: World, mock_provider: MockProvider, tmp_path: Path) -> Iterator[Gateway]:
-    port = free_port()
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
+UVICORN = (sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--host", "127.0.0.1")
+UVICORN_FLAGS = ("--no-access-log", "--lifespan", "on", "--timeout-graceful-shutdown", "2")
+
+
+def spawn_gateway(
+    env: dict[str, str], log_path: Path, *args: str, port: int | None = None, timeout: float = 30.0
+) -> Gateway:
+    """The site under uvicorn (on a free port unless given), started and ready; the log appends."""
+    port = port or free_port()
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "openrouter_site.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--lifespan",
-                "on",
-                "--timeout-graceful-shutdown",
-                "2",
-            ],
+            [*UVICORN, "--port", str(port), *UVICORN_FLAGS, *args],
             cwd=REPO,
-            env=gateway_env(world, mock_provider),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     gw = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     try:
-        wait_ready(gw)
+        wait_ready(gw, timeout=timeout)
+    except BaseException:
+        stop_gateway(gw)
+        raise
+    return gw
+
+
+def stop_gateway(gw: Gateway) -> None:
+    if gw.process.poll() is None:
+        gw.process.terminate()
+        try:
+            gw.process.wait(15)
+        except subprocess.TimeoutExpired:
+            gw.process.kill()
+            gw.process.wait(5)
+
+
+@contextmanager
+def running_gateway(
+    env: dict[str, str], log_path: Path, *args: str, port: int | None = None, timeout: float = 30.0
+) -> Iterator[Gateway]:
+    gw = spawn_gateway(env, log_path, *args, port=port, timeout=timeout)
+    try:
         yield gw
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_gateway(gw)
+
+
+@pytest.fixture
+def gateway(world: World, mock_provider: MockProvider, tmp_path: Path) -> Iterator[Gateway]:
+    with running_gateway(gateway_env(world, mock_provider), tmp_path / "gateway.log") as gw:
+        yield gw
 
 
 def wait_ready(gw: Gateway, timeout: float = 30.0) -> None:

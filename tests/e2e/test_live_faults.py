@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,16 +30,16 @@ from billing.tasks import reservations_expire
 from organizations.services import api_key_create, organization_create
 from tests.e2e.support import (
     GRANT_NANOS,
-    REPO,
     Gateway,
     World,
     _model,
     expected_cost,
     gateway_env,
     settle_usage,
-    wait_ready,
+    spawn_gateway,
+    stop_gateway,
 )
-from tests.mockprovider import DEFAULT_PIECES, PROMPT_TOKENS, MockProvider, free_port
+from tests.mockprovider import DEFAULT_PIECES, PROMPT_TOKENS, MockProvider
 
 pytestmark = pytest.mark.e2e
 
@@ -49,35 +47,6 @@ MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 OK_COST = expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES))
 LEASE_S = 4
 HOLD = 2_104_000  # one request's hold with max_tokens 1000 (see the test)
-
-
-def spawn(env: dict[str, str], log_path: Path) -> Gateway:
-    """A gateway process like the `gateway` fixture's, but one the test may SIGKILL and start again."""
-    port = free_port()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "openrouter_site.asgi:application", "--host", "127.0.0.1"),
-                *("--port", str(port), "--no-access-log", "--lifespan", "on", "--timeout-graceful-shutdown", "2"),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    gw = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    wait_ready(gw)
-    return gw
-
-
-def stop(gw: Gateway) -> None:
-    if gw.process.poll() is None:
-        gw.process.terminate()
-        try:
-            gw.process.wait(10)
-        except subprocess.TimeoutExpired:
-            gw.process.kill()
-            gw.process.wait(5)
 
 
 @pytest.fixture
@@ -89,7 +58,7 @@ def gateways(
     started: list[Gateway] = []
     yield started
     for gw in started:
-        stop(gw)
+        stop_gateway(gw)
 
 
 def post(gw: Gateway, api_key: str, model: str = "mock-openai/ok", **body: Any) -> httpx.Response:
@@ -114,7 +83,7 @@ def test_a_sigkilled_gateways_holds_are_released_within_about_one_lease(
     credits_grant(organization=org, amount_nanos=grant, reason="crash test")
     api_key = api_key_create(organization=org, name="crash", created_by=world.owner).key
     env = gateway_env(world, mock_provider)
-    first = spawn(env, tmp_path / "first.log")
+    first = spawn_gateway(env, tmp_path / "first.log")
     gateways.append(first)
 
     opened: list[int] = []
@@ -158,7 +127,7 @@ def test_a_sigkilled_gateways_holds_are_released_within_about_one_lease(
     for t in threads:
         t.join(10)
 
-    second = spawn(env, tmp_path / "second.log")
+    second = spawn_gateway(env, tmp_path / "second.log")
     gateways.append(second)
     waited = 0.0
     while True:
@@ -181,7 +150,7 @@ def test_a_deleted_usage_stream_is_reported_by_reconciliation(
     world: World, mock_provider: MockProvider, gateways: list[Gateway], tmp_path: Path
 ) -> None:
     """Case 6: served requests whose usage stream was lost are found, per organization, not 'no differences'."""
-    gw = spawn(gateway_env(world, mock_provider), tmp_path / "gateway.log")
+    gw = spawn_gateway(gateway_env(world, mock_provider), tmp_path / "gateway.log")
     gateways.append(gw)
     served = 5
     for _ in range(served):
@@ -223,7 +192,7 @@ def test_redis_memory_per_settled_request_is_bounded(
     assert guard_ttl <= 900
     monkeypatch.setenv("RESERVATION_TTL_SECONDS", "1")  # the finished marker lives 2 leases
     monkeypatch.setattr(queue, "SETTLED_GUARD_TTL", 2)  # settlement runs in this process
-    gw = spawn(gateway_env(world, mock_provider), tmp_path / "gateway.log")
+    gw = spawn_gateway(gateway_env(world, mock_provider), tmp_path / "gateway.log")
     gateways.append(gw)
     client = redis.Redis.from_url(settings.REDIS_URL)
     transient = 3.5

@@ -347,29 +347,38 @@ async def requests_log(request: web.Request) -> web.Response:
     return _json({"data": rows})
 
 
-async def openai_embeddings(request: web.Request) -> web.Response:
-    """OpenAI's /embeddings: one deterministic vector per input (`dimensions` long, 3 by default), one
-    prompt token per whitespace-separated word (or per token of a token array). Scenario faults apply."""
+def _begin_whole(request: web.Request, fmt: str, kind: str, model: str, body: dict[str, Any]) -> web.Response | None:
+    """Record a non-chat request, then check its key and apply its model's scenario fault, as the chat
+    handlers do: the error response to send instead of an answer, or None to answer."""
     state = request.app[STATE_KEY]
-    body = orjson.loads(await request.read() or b"{}")
-    model = str(body.get("model", ""))
     rec = RecordedRequest(
-        id=next(state.ids), format="openai-embeddings", path=request.path, query={},
+        id=next(state.ids), format=kind, path=request.path, query=dict(request.query),
         headers={k.lower(): v for k, v in request.headers.items()} if state.record else {}, body=body,
         model=model, stream=False, started_at=time.time(),
     )  # fmt: skip
     if state.record:
         with state.lock:
             state.requests.append(rec)
-    if not _key(request, "openai"):
+    if not _key(request, fmt):
         rec.status = 401
-        return _json(formats.openai_error(401, "Invalid API key."), 401)
+        return _json(_ERRORS[fmt](401, "API key not valid." if fmt == "gemini" else "Invalid API key."), 401)
     scenario, n = state.scenario(model)
     status, retry_after = _failure(scenario, n)
     rec.status, rec.completed, rec.ended_at = status, True, time.time()
-    if status != 200:
-        headers = {"Retry-After": retry_after} if retry_after else None
-        return _json(formats.openai_error(status, f"Mock upstream error {status}."), status, headers)
+    if status == 200:
+        return None
+    headers = {"Retry-After": retry_after} if retry_after else None
+    return _json(_ERRORS[fmt](status, f"Mock upstream error {status}."), status, headers)
+
+
+async def openai_embeddings(request: web.Request) -> web.Response:
+    """OpenAI's /embeddings: one deterministic vector per input (`dimensions` long, 3 by default), one
+    prompt token per whitespace-separated word (or per token of a token array). Scenario faults apply."""
+    body = orjson.loads(await request.read() or b"{}")
+    model = str(body.get("model", ""))
+    refusal = _begin_whole(request, "openai", "openai-embeddings", model, body)
+    if refusal is not None:
+        return refusal
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else list(raw or [])
     size = int(body.get("dimensions") or 3)
@@ -388,25 +397,10 @@ async def openai_embeddings(request: web.Request) -> web.Response:
 async def gemini_embeddings(request: web.Request, model: str, *, batch: bool) -> web.Response:
     """Gemini's embedContent / batchEmbedContents: the same vectors as /v1/embeddings
     (`outputDimensionality` long), floats only, and, like Gemini, no token usage. Scenario faults apply."""
-    state = request.app[STATE_KEY]
     body = orjson.loads(await request.read() or b"{}")
-    rec = RecordedRequest(
-        id=next(state.ids), format="gemini-embeddings", path=request.path, query=dict(request.query),
-        headers={k.lower(): v for k, v in request.headers.items()} if state.record else {}, body=body,
-        model=model, stream=False, started_at=time.time(),
-    )  # fmt: skip
-    if state.record:
-        with state.lock:
-            state.requests.append(rec)
-    if not _key(request, "gemini"):
-        rec.status = 401
-        return _json(formats.gemini_error(401, "API key not valid."), 401)
-    scenario, n = state.scenario(model)
-    status, retry_after = _failure(scenario, n)
-    rec.status, rec.completed, rec.ended_at = status, True, time.time()
-    if status != 200:
-        headers = {"Retry-After": retry_after} if retry_after else None
-        return _json(formats.gemini_error(status, f"Mock upstream error {status}."), status, headers)
+    refusal = _begin_whole(request, "gemini", "gemini-embeddings", model, body)
+    if refusal is not None:
+        return refusal
     requests = body.get("requests") if batch else [body]
     if not isinstance(requests, list) or not all(isinstance(r, dict) and r.get("content") for r in requests):
         return _json(formats.gemini_error(400, "content is required."), 400)
