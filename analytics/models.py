@@ -51,10 +51,45 @@ class UsageRollup(models.Model):
     latency_n = models.BigIntegerField(default=0, help_text="Generations that reported a latency")
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "granularity", "bucket"], name="rollup_org_gran_bucket")]
+        indexes = [
+            models.Index(fields=["organization", "granularity", "bucket"], name="rollup_org_gran_bucket"),
+            # Rankings and catalog popularity read every organization's rows of a window.
+            models.Index(fields=["granularity", "bucket"], name="rollup_gran_bucket"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.granularity} {self.bucket:%Y-%m-%d %H:00} org {self.organization_id} {self.model}"
+
+
+class EndpointHealthRollup(models.Model):
+    """Per hour x model x endpoint, across all organizations: how its attempts went and how fast it served.
+
+    Built by `rollup_run` in the same transaction as UsageRollup's hours (delete and re-insert), from the
+    settled generations: `attempts`/`failures` from each generation's attempt list (so an endpoint that
+    failed over to another is counted against the one that failed), the timings from the generations it
+    served. Aggregates only: no organization, key or user, so the public model page may chart it.
+    """
+
+    bucket = models.DateTimeField(help_text="Start of the hour, UTC")
+    model = models.CharField(max_length=200)
+    endpoint_tag = models.CharField(max_length=120, blank=True)
+    provider_name = models.CharField(max_length=100, blank=True)
+    attempts = models.BigIntegerField(default=0)
+    failures = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0, help_text="Generations this endpoint served")
+    latency_sum_ms = models.BigIntegerField(default=0)
+    latency_n = models.BigIntegerField(default=0)
+    ttft_sum_ms = models.BigIntegerField(default=0)
+    ttft_n = models.BigIntegerField(default=0)
+    # Throughput = output tokens / generation time, over the generations that reported a generation time.
+    gen_tokens = models.BigIntegerField(default=0)
+    gen_time_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "bucket"], name="health_model_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:00} {self.model} {self.endpoint_tag}"
 
 
 class RollupWatermark(models.Model):

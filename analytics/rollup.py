@@ -1,7 +1,9 @@
 """Maintaining the usage rollups (writes). Readers are in selectors.py.
 
 `rollup_run` is idempotent: each bucket it touches is deleted and rebuilt from the raw generations in
-one transaction, so running it twice over the same window leaves the same rows. What it touches:
+one transaction, so running it twice over the same window leaves the same rows. An hour's rebuild covers
+both UsageRollup (per organization) and EndpointHealthRollup (per model x endpoint, every organization,
+for the public model page). What it touches:
 
 * every hour from the watermark up to `now - ROLLUP_LAG` (the lag lets in-flight settlement land), and
 * the hours of generations settled since the last run whose created_at is already behind the watermark
@@ -47,6 +49,33 @@ _INSERT_HOURS = (
     "coalesce(sum(latency_ms), 0), count(latency_ms) "
     "FROM billing_generation WHERE created_at >= %s AND created_at < %s GROUP BY 2, " + _DIMS
 )
+_DELETE_HEALTH = "DELETE FROM analytics_endpointhealthrollup WHERE bucket >= %s AND bucket < %s"
+# Two kinds of input row, summed per hour x model x endpoint: one per generation (the timings of the
+# endpoint that served it) and one per recorded attempt (status 200 or not). A generation settled with no
+# attempt list (older events) counts as one successful attempt on its own endpoint.
+_INSERT_HEALTH = (
+    "INSERT INTO analytics_endpointhealthrollup (bucket, model, endpoint_tag, provider_name, attempts, failures,"
+    " requests, latency_sum_ms, latency_n, ttft_sum_ms, ttft_n, gen_tokens, gen_time_ms) "
+    "SELECT bucket, model, endpoint_tag, max(provider_name), sum(attempts), sum(failures), sum(requests),"
+    " sum(latency_sum), sum(latency_n), sum(ttft_sum), sum(ttft_n), sum(gen_tokens), sum(gen_time) FROM ("
+    " SELECT date_trunc('hour', g.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket, g.model,"
+    "  g.endpoint_tag, g.provider_name,"
+    "  CASE WHEN jsonb_typeof(g.provider_responses) = 'array' AND jsonb_array_length(g.provider_responses) > 0"
+    "   THEN 0 ELSE 1 END AS attempts, 0 AS failures, 1 AS requests,"
+    "  coalesce(g.latency_ms, 0) AS latency_sum, (g.latency_ms IS NOT NULL)::int AS latency_n,"
+    "  coalesce(g.ttft_ms, 0) AS ttft_sum, (g.ttft_ms IS NOT NULL)::int AS ttft_n,"
+    "  CASE WHEN g.generation_time_ms > 0 THEN g.tokens_completion ELSE 0 END AS gen_tokens,"
+    "  CASE WHEN g.generation_time_ms > 0 THEN g.generation_time_ms ELSE 0 END AS gen_time"
+    " FROM billing_generation g WHERE g.created_at >= %s AND g.created_at < %s"
+    " UNION ALL"
+    " SELECT date_trunc('hour', g.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',"
+    "  coalesce(a->>'model_permaslug', g.model), coalesce(a->>'endpoint_tag', ''),"
+    "  coalesce(a->>'provider_name', ''), 1, (coalesce(a->>'status', '') <> '200')::int, 0, 0, 0, 0, 0, 0, 0"
+    " FROM billing_generation g CROSS JOIN LATERAL jsonb_array_elements("
+    "  CASE WHEN jsonb_typeof(g.provider_responses) = 'array' THEN g.provider_responses ELSE '[]'::jsonb END) a"
+    " WHERE g.created_at >= %s AND g.created_at < %s"
+    ") rows GROUP BY bucket, model, endpoint_tag"
+)
 _DELETE_DAY = "DELETE FROM analytics_usagerollup WHERE granularity = 'day' AND bucket = %s"
 _INSERT_DAY = (
     "INSERT INTO analytics_usagerollup (" + _COLUMNS + ") "
@@ -74,10 +103,12 @@ def floor_day(moment: datetime) -> datetime:
 
 
 def _rebuild_hours(start: datetime, end: datetime) -> None:
-    """Every hour bucket in [start, end), from the raw rows."""
+    """Every hour bucket in [start, end), usage and endpoint health, from the raw rows."""
     with connection.cursor() as cursor:
         cursor.execute(_DELETE_HOURS, [start, end])
         cursor.execute(_INSERT_HOURS, [start, end])
+        cursor.execute(_DELETE_HEALTH, [start, end])
+        cursor.execute(_INSERT_HEALTH, [start, end, start, end])
 
 
 def _rebuild_days(days: list[datetime]) -> None:

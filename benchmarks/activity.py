@@ -132,6 +132,18 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1] if len(samples) >= 2 else samples[0]
 
 
+def get_all(client: Client, url: str, params: dict[str, str]) -> int:
+    """GET and read the whole body (a streamed one through its async iterator, as ASGI does); its size."""
+    response = client.get(url, params)
+    if not getattr(response, "streaming", False):
+        return len(response.content)
+
+    async def drain() -> int:
+        return sum([len(chunk) async for chunk in response.streaming_content])  # type: ignore[attr-defined]
+
+    return async_to_sync(drain)()
+
+
 def export_peak(client: Client, url: str, range_key: str) -> tuple[int, int, float]:
     """(rows, peak traced bytes, seconds) for one streamed export, consumed chunk by chunk like ASGI does."""
     tracemalloc.start()
@@ -188,9 +200,14 @@ def main() -> None:
         ("chart JSON 30d by app (cost)", f"{base}/series.json", {"range": "30d", "metric": "cost", "group": "app"}),
         ("chart JSON 24h by key (tokens)", f"{base}/series.json", {"range": "1d", "metric": "tokens", "group": "key"}),
         ("activity page 30d (totals, table, filters)", f"{base}/", {"range": "30d"}),
+        ("activity page 30d filtered by model", f"{base}/", {"range": "30d", "model": MODELS[0]}),
+        ("activity page 1h (5-minute buckets, raw rows)", f"{base}/", {"range": "1h"}),
+        ("chart JSON 1h by model (raw rows)", f"{base}/series.json", {"range": "1h"}),
+        ("generation list 30d, first page (keyset)", f"{base}/generations/", {"range": "30d"}),
+        ("aggregate CSV 30d by model", f"{base}/aggregates.csv", {"range": "30d"}),
     ):
         assert client.get(url, params).status_code == 200
-        samples = timed(lambda url=url, params=params: client.get(url, params), args.repeat)
+        samples = timed(lambda url=url, params=params: get_all(client, url, params), args.repeat)
         print(f"{label}: p50 {statistics.median(samples):.0f} ms, p95 {p95(samples):.0f} ms ({args.repeat} requests)")
 
     for range_key in ("1d", "7d", "30d"):

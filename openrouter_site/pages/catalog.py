@@ -11,11 +11,13 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from analytics.public import endpoint_health_series, model_popularity
 from openrouter_site.pages.catalog_selectors import catalog_provider_index
 from proxy import selectors as catalog
 
@@ -23,6 +25,15 @@ PAGE_SIZE = 40
 OUTPUTS = {"text": "Text", "image": "Image", "audio": "Audio", "all": "Any (incl. embeddings, speech)"}
 INPUTS = {"": "Any input", "image": "Images", "file": "Files", "audio": "Audio", "video": "Video"}
 CAPABILITIES = {"tools": "Tool calling", "reasoning": "Reasoning", "structured_outputs": "Structured outputs"}
+SORTS = {
+    "": "Best match / newest",
+    "newest": "Newest",
+    "popular": "Most used (7 days)",
+    "price-asc": "Input price: low to high",
+    "price-desc": "Input price: high to low",
+    "context": "Context: longest first",
+}
+POPULARITY_CACHE_SECONDS = 300
 _WORD = re.compile(r"[^a-z0-9.]+")
 
 
@@ -64,6 +75,39 @@ def per_mtok(per_token: str | None) -> str:
     return f"${whole}.{frac.ljust(2, '0')}"  # "$3.20", "$0.075", never "$3.2"
 
 
+def _prompt_price(record: dict[str, Any]) -> Decimal | None:
+    """The per-token input price, None where unknown or priced by the routed model ("-1")."""
+    try:
+        value = Decimal(record["pricing"].get("prompt") or "0")
+    except InvalidOperation:
+        return None
+    return None if value < 0 else value
+
+
+def _popularity() -> dict[str, int]:
+    """Tokens per model over the last 7 days of our own traffic (rollups), shared through the cache."""
+    data = cache.get_or_set("catalog:popularity:v1", model_popularity, POPULARITY_CACHE_SECONDS)
+    return data if isinstance(data, dict) else model_popularity()
+
+
+def sort_records(records: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """Sorted copy; ties keep the catalog's order (newest first), and unpriced models go last either way."""
+    if sort in ("price-asc", "price-desc"):
+        sign = 1 if sort == "price-asc" else -1
+
+        def by_price(record: dict[str, Any]) -> tuple[bool, Decimal]:
+            price = _prompt_price(record)
+            return price is None, sign * (price or Decimal(0))
+
+        return sorted(records, key=by_price)
+    if sort == "context":
+        return sorted(records, key=lambda r: -(r["context_length"] or 0))
+    if sort == "popular":
+        tokens = _popularity()
+        return sorted(records, key=lambda r: -tokens.get(r["id"], 0))
+    return records  # "newest" and the default: the catalog's own order
+
+
 def _row(record: dict[str, Any], providers: frozenset[str]) -> dict[str, Any]:
     arch = record["architecture"]
     return {
@@ -89,6 +133,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
     input_kind = input_kind if input_kind in INPUTS else ""
     capabilities = [c for c in request.GET.getlist("supports") if c in CAPABILITIES]
     provider = request.GET.get("provider", "")
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in SORTS else ""
     index = catalog_provider_index()
     provider = provider if provider in dict(index.providers) else ""
 
@@ -99,9 +145,11 @@ def models_page(request: HttpRequest) -> HttpResponse:
         records = [r for r in records if input_kind in r["architecture"]["input_modalities"]]
     if provider:
         records = [r for r in records if provider in index.by_model.get(r["id"], frozenset())]
-    if q:
+    if q and not sort:
         lowered = q.lower()
         records = sorted(records, key=lambda r: search_rank(r, lowered))  # stable: newest first within a rank
+    else:
+        records = sort_records(records, sort)
 
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -117,6 +165,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
         "supports": capabilities,
         "provider": provider,
         "providers": index.providers,
+        "sort": sort,
+        "sorts": SORTS,
         "page": page,
         "rows": [_row(r, index.by_model.get(r["id"], frozenset())) for r in page.object_list],
         "query": query.urlencode(),
@@ -126,6 +176,17 @@ def models_page(request: HttpRequest) -> HttpResponse:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%" if value <= 1 else f"{value:.1f}%"
+
+
+HEALTH_LABELS = {"24h": "24 h", "7d": "7 d"}
+HEALTH_CACHE_SECONDS = 120
+
+
+def _health(slug: str, range_key: str) -> dict[str, Any]:
+    """The model's per-endpoint hourly health, shared through the cache (the rollups change hourly)."""
+    key = f"model-health:v1:{range_key}:{slug}"[:200]
+    data = cache.get_or_set(key, lambda: endpoint_health_series(model=slug, range_key=range_key), HEALTH_CACHE_SECONDS)
+    return data if isinstance(data, dict) else endpoint_health_series(model=slug, range_key=range_key)
 
 
 @require_GET
@@ -153,9 +214,14 @@ def model_page(request: HttpRequest, model_id: str) -> HttpResponse:
         }
         for ep in data["endpoints"]
     ]
+    health_range = request.GET.get("health", "24h")
+    health_range = health_range if health_range in HEALTH_LABELS else "24h"
     context = {
         "active_nav": "models",
         "model": model,
+        "health": _health(model.slug, health_range),
+        "health_range": health_range,
+        "health_ranges": HEALTH_LABELS,
         "endpoints": endpoints,
         "parameters": sorted(model.supported_parameters or []),
         "prompt": per_mtok((model.pricing or {}).get("prompt")),

@@ -39,7 +39,13 @@ document.addEventListener("htmx:responseError", (event) => {
 
 // Filter bars marked data-autosubmit reload the page as soon as a choice changes (Apply stays for
 // keyboard users and browsers without JS).
+// Fields marked data-manual (a custom date range) wait for Apply; picking a date selects "Custom".
 document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-custom-range]")) {
+    const custom = document.getElementById("range-custom");
+    if (custom) custom.checked = true;
+  }
+  if (event.target.matches("[data-manual]")) return;
   const form = event.target.closest("form[data-autosubmit]");
   if (form) form.requestSubmit();
 });

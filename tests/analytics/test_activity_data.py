@@ -142,7 +142,9 @@ def test_the_generation_list_pages_newest_first(triad: Triad) -> None:
     assert first.status_code == 200
     assert len(first.context["generations"]) == selectors.PAGE_SIZE
     assert first.context["generations"][0].generation_id == f"gen-{triad.org.pk}-0"
-    second = member.get(f"/o/{triad.org.slug}/activity/generations/", {"page": 2})
+    assert first.context["total"] == selectors.PAGE_SIZE + 5
+    second = member.get(f"/o/{triad.org.slug}/activity/generations/", {"before": first.context["next_cursor"]})
+    assert second.context["next_cursor"] == ""
     assert [g.generation_id for g in second.context["generations"]][
         -1
     ] == f"gen-{triad.org.pk}-{selectors.PAGE_SIZE + 4}"

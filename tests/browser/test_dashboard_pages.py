@@ -1,8 +1,10 @@
 """The dashboard in headless Chromium at 1280x800 and 390x844, light and dark.
 
 Every page: answers 200, one h1, a page title, no horizontal overflow at phone width, the nav links
-all answer 200. Activity: the chart draws points for seeded data, a filter changes the result, the
-CSV export downloads the right rows. An outsider gets 404. Screenshots go to var/screenshots/dashboard/
+all answer 200. Activity: the chart draws points for seeded data (7 d, 1 h and a custom range), a
+filter changes the result, both CSV exports download the right rows. The model page's health charts
+have points for seeded generations; catalog sorting changes the order; the rankings come from the
+rollups. An outsider gets 404 on every organization view. Screenshots go to var/screenshots/dashboard/
 (gitignored; CI keeps them as artifacts) and are worth a look after any change to templates or CSS.
 """
 
@@ -19,9 +21,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from analytics.rollup import rollup_run
 from billing.models import Generation
 from organizations.services import api_key_create
 from proxy.catalog.build import DEFAULT_OUT
@@ -79,10 +83,32 @@ def seeded(triad: Triad) -> Triad:
             cost_nanos=20_295 * (n + 1),
             latency_ms=300 + n,
             ttft_ms=120,
+            generation_time_ms=500 + 20 * n,
             finish_reason="stop",
             app_title="Cool Chat" if n % 2 else "",
             http_referer="https://docs.example.org/page",
             created_at=now - timedelta(days=n % 5, hours=n),
+        )
+    # Two recent requests on gpt-4o for the 1 h chart, one after a failed attempt on another endpoint.
+    for n, (attempts, minutes) in enumerate(
+        [([{"endpoint_tag": "azure", "provider_name": "Azure", "status": 503}], 3), ([], 14)]
+    ):
+        Generation.objects.create(
+            generation_id=f"gen-browser-recent-{n}",
+            organization=triad.org,
+            api_key=key,
+            model="openai/gpt-4o",
+            provider_slug="openai",
+            provider_name="OpenAI",
+            endpoint_tag="openai",
+            tokens_prompt=40,
+            tokens_completion=200,
+            cost_nanos=5_000,
+            latency_ms=900,
+            ttft_ms=200,
+            generation_time_ms=800,
+            provider_responses=[*attempts, {"endpoint_tag": "openai", "provider_name": "OpenAI", "status": 200}],
+            created_at=now - timedelta(minutes=minutes),
         )
     Generation.objects.create(
         generation_id="gen-secret",
@@ -94,6 +120,9 @@ def seeded(triad: Triad) -> Triad:
     )
     catalog_cache_clear()
     catalog_load(data=catalog_read(DEFAULT_OUT))
+    # Earlier hours are rolled up (rankings, popularity and model health read only the rollups); the
+    # current hour stays raw, as it is in production between rollup runs.
+    rollup_run(now=now, lag=timedelta(0))
     return triad
 
 
@@ -151,7 +180,15 @@ def test_the_activity_chart_filters_and_export(browser: Any, live_server: Any, s
     page.select_option("#activity-model", "openai/gpt-4o")
     page.wait_for_url("**model=openai%2Fgpt-4o**")
     page.wait_for_function("window.activitySeries && window.activitySeries.series.length === 1")
-    assert page.inner_text("#activity-requests") == "4"
+    assert page.inner_text("#activity-requests") == "6"
+
+    # The aggregate export: the chart's rows (per day x model) for the same filter.
+    with page.expect_download() as download_info:
+        page.click("#activity-export-aggregates")
+    aggregates = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert {r["model"] for r in aggregates} == {"openai/gpt-4o"}
+    assert sum(int(r["requests"]) for r in aggregates) == 6
+    assert len(aggregates) == len({r["bucket_start"] for r in aggregates}) >= 2  # one row per day with traffic
 
     # The export downloads exactly the filtered rows.
     with page.expect_download() as download_info:
@@ -159,7 +196,7 @@ def test_the_activity_chart_filters_and_export(browser: Any, live_server: Any, s
     path = download_info.value.path()
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
     expected = Generation.objects.filter(organization=seeded.org, model="openai/gpt-4o").count()
-    assert len(rows) == expected == 4
+    assert len(rows) == expected == 6
     assert {r["model"] for r in rows} == {"openai/gpt-4o"}
 
     # Drill down: the list links to a generation's detail page.
@@ -249,11 +286,24 @@ def test_the_phone_menu_sign_out_switcher_and_theme_toggle(browser: Any, live_se
 def test_an_outsider_gets_404_for_the_activity_pages(browser: Any, live_server: Any, seeded: Triad) -> None:
     context = _context(browser, live_server, seeded.outsider, viewport=DESKTOP, scheme="light")
     page = context.new_page()
-    for path in ("/activity/", "/activity/generations/", "/activity/generations/gen-browser-1/"):
-        response = page.goto(f"{live_server.url}/o/{seeded.org.slug}{path}")
-        assert response is not None and response.status == 404, path
-    response = page.goto(f"{live_server.url}/o/{seeded.org.slug}/activity/generations.csv")
-    assert response is None or response.status == 404
+    for path in (
+        "/activity/",
+        "/activity/?range=1h",
+        "/activity/?range=custom&from=2026-01-01&to=2026-01-31",
+        "/activity/series.json",
+        "/activity/generations/",
+        "/activity/generations/gen-browser-1/",
+        "/activity/generations.csv",
+        "/activity/aggregates.csv",
+        "/keys/",
+        "/credits/",
+        "/organization/",
+        "/byok/",
+        "/audit/",
+    ):
+        # page.request: the CSV answers would be downloads for page.goto; the status is what matters.
+        response = page.request.get(f"{live_server.url}/o/{seeded.org.slug}{path}")
+        assert response.status == 404, path
     context.close()
 
 
@@ -275,3 +325,89 @@ def test_the_public_pages_fit_a_phone_signed_out(browser: Any, live_server: Any,
         assert page.get_by_role("link", name="Sign in").is_visible()
     assert page.evaluate("!!Chart.getChart(document.getElementById('rankings-canvas'))")
     context.close()
+
+
+def test_the_one_hour_and_custom_ranges_chart_points(browser: Any, live_server: Any, seeded: Triad) -> None:
+    context = _context(browser, live_server, seeded.member, viewport=DESKTOP, scheme="dark")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/o/{seeded.org.slug}/activity/?range=1h")
+    page.wait_for_selector("#activity-chart[data-points]")
+    assert page.get_attribute("#activity-chart", "data-buckets") == "12"  # 5-minute buckets
+    assert int(page.get_attribute("#activity-chart", "data-points") or 0) >= 2
+    # gen-browser-0 (just now) and the two recent ones; the chart and the totals count the same rows.
+    assert page.inner_text("#activity-requests") == "3"
+    assert page.evaluate("window.activitySeries.total") == 3
+    _shot(page, "activity-1h-desktop-dark")
+
+    today = timezone.now().date()
+    page.fill("#range-from", (today - timedelta(days=3)).isoformat())
+    page.fill("#range-to", today.isoformat())
+    assert page.is_checked("#range-custom")  # picking a date selects "Custom"
+    page.click("#activity-form button[type=submit]")
+    page.wait_for_url("**range=custom**")
+    page.wait_for_selector("#activity-chart[data-points]")
+    assert page.get_attribute("#activity-chart", "data-buckets") == "4"
+    assert int(page.get_attribute("#activity-chart", "data-points") or 0) > 0
+    _shot(page, "activity-custom-desktop-dark")
+
+    # A backwards range is refused with a reason, and the page still works (the last 7 days shown).
+    slug = seeded.org.slug
+    response = page.goto(f"{live_server.url}/o/{slug}/activity/?range=custom&from=2026-03-10&to=2026-03-01")
+    assert response is not None and response.status == 400
+    assert "start date must be on or before the end date" in page.inner_text("#range-error")
+    page.wait_for_selector("#activity-chart[data-points]")
+    assert page.get_attribute("#activity-chart", "data-buckets") == "7"
+    context.close()
+
+    phone = _context(browser, live_server, seeded.member, viewport=PHONE, scheme="light").new_page()
+    phone.goto(f"{live_server.url}/o/{slug}/activity/?range=custom&from={today - timedelta(days=3)}&to={today}")
+    phone.wait_for_selector("#activity-chart[data-points]")
+    assert _overflow(phone) <= 0
+    _shot(phone, "activity-custom-phone-light")
+
+
+@pytest.mark.parametrize(("viewport_name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_model_page_charts_endpoint_health(
+    browser: Any, live_server: Any, seeded: Triad, viewport_name: str, viewport: dict[str, int], scheme: str
+) -> None:
+    page = browser.new_context(viewport=viewport, color_scheme=scheme).new_page()
+    page.goto(f"{live_server.url}/models/anthropic/claude-sonnet-4/?health=7d")
+    for metric in ("uptime", "latency", "throughput"):
+        page.wait_for_selector(f"#health-{metric}[data-points]")
+        assert int(page.get_attribute(f"#health-{metric}", "data-points") or 0) > 0, metric
+    labels = page.evaluate("Chart.getChart(document.getElementById('health-uptime-canvas')).data.datasets[0].label")
+    assert "anthropic" in labels.lower()
+    assert _overflow(page) <= 0
+    page.locator("#health").scroll_into_view_if_needed()
+    _shot(page, f"model-health-{viewport_name}-{scheme}")
+
+
+def test_catalog_sorting_changes_the_order(browser: Any, live_server: Any, seeded: Triad) -> None:
+    page = browser.new_context(viewport=DESKTOP, color_scheme="light").new_page()
+    page.goto(f"{live_server.url}/models/")
+    first = page.locator("#models-table tbody .model-id").all_inner_texts()
+    page.select_option("#models-sort", "popular")
+    page.wait_for_url("**sort=popular**")
+    popular = page.locator("#models-table tbody .model-id").all_inner_texts()
+    assert popular != first
+    # The seeded traffic: claude-sonnet-4 used most, then gpt-4o (rolled-up hours only).
+    assert popular[:2] == ["anthropic/claude-sonnet-4", "openai/gpt-4o"]
+    page.select_option("#models-sort", "price-desc")
+    page.wait_for_url("**sort=price-desc**")
+    assert page.locator("#models-table tbody .model-id").all_inner_texts() != popular
+    _shot(page, "models-sorted-desktop-light")
+    page.click("a[rel=next]")
+    assert "sort=price-desc" in page.url and "page=2" in page.url
+    assert page.locator("#models-sort").input_value() == "price-desc"
+
+
+def test_the_rankings_come_from_the_rollups(browser: Any, live_server: Any, seeded: Triad) -> None:
+    cache.clear()
+    page = browser.new_context(viewport=DESKTOP, color_scheme="dark").new_page()
+    page.goto(f"{live_server.url}/rankings/?period=month")
+    text = page.inner_text("main")
+    assert "anthropic/claude-sonnet-4" in text and "openai/gpt-4o" in text
+    assert seeded.org.name not in text and seeded.outsider_org.name not in text
+    assert page.evaluate("!!Chart.getChart(document.getElementById('rankings-canvas'))")
+    _shot(page, "rankings-desktop-dark")

@@ -1,4 +1,4 @@
-"""Public rankings: top models and apps by tokens across organizations, aggregates only, cached."""
+"""Public rankings: top models and apps by tokens across organizations, from the rollups, aggregates only, cached."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from analytics.models import UsageRollup
+from analytics.rollup import rollup_run
 from billing.models import Generation
 from tests.support import Triad
 
@@ -39,11 +41,18 @@ def gen(
     )
 
 
+def roll_up() -> None:
+    """Everything settled so far, rolled up (the rankings read nothing else)."""
+    rollup_run(now=timezone.now() + timedelta(hours=2))
+
+
 def test_it_ranks_models_and_apps_by_tokens_across_organizations(client: Client, triad: Triad) -> None:
+    cache.clear()
     gen(triad, 1, model="a/one", tokens=300, app_title="Cool Chat")
     gen(triad, 2, model="b/two", tokens=500, outsider=True, http_referer="https://b.example/x")
     gen(triad, 3, model="a/one", tokens=400, outsider=True)
     gen(triad, 4, model="c/old", tokens=9_999, days_ago=10)  # outside the week
+    roll_up()
 
     page = client.get("/rankings/")  # public: no sign-in
     assert page.status_code == 200
@@ -62,8 +71,24 @@ def test_it_ranks_models_and_apps_by_tokens_across_organizations(client: Client,
 def test_it_serves_the_cached_aggregate_for_a_few_minutes(client: Client, triad: Triad) -> None:
     cache.clear()
     gen(triad, 1, model="a/one")
+    roll_up()
     assert [r["label"] for r in client.get("/rankings/").context["models"]] == ["a/one"]
     gen(triad, 2, model="b/two", tokens=1_000)
+    roll_up()
     assert [r["label"] for r in client.get("/rankings/").context["models"]] == ["a/one"]  # cached
     cache.clear()
     assert client.get("/rankings/").context["models"][0]["label"] == "b/two"
+
+
+def test_it_reads_the_rollups_not_the_raw_generations(client: Client, triad: Triad) -> None:
+    cache.clear()
+    gen(triad, 1, model="a/one", tokens=300)
+    assert client.get("/rankings/").context["models"] == []  # settled but not rolled up yet: not counted
+    roll_up()
+    cache.clear()
+    assert [r["label"] for r in client.get("/rankings/").context["models"]] == ["a/one"]
+    # Rewriting the rollup (never the raw row) changes the ranking: the rollup is the source.
+    UsageRollup.objects.filter(model="a/one").update(model="z/renamed")
+    cache.clear()
+    assert [(r["label"], r["tokens"]) for r in client.get("/rankings/").context["models"]] == [("z/renamed", 300)]
+    assert client.get("/rankings/", {"period": "day"}).context["models"][0]["label"] == "z/renamed"
