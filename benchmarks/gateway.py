@@ -4,18 +4,25 @@
     .venv/bin/python benchmarks/gateway.py --compare /path/to/older/checkout      (A/B in one run)
 
 What it starts, all on loopback, all stopped at the end:
-  - the mock provider (tests/mockprovider, request log off) as the upstream for every row;
+  - the upstream mock on the harness core (`taskset -c 1`): by default nginx serving fixed bodies
+    (benchmarks/nginx-mock.conf.tmpl: the non-streaming answer and the 50-chunk stream, captured
+    from tests/mockprovider at start), so the upstream is never what limits a row; `--upstream
+    python` uses tests/mockprovider itself (request log off);
   - nginx, one worker pinned with `taskset -c 0`, proxy_pass to the mock (keep-alive, no buffering);
-  - the gateway: uvicorn, one worker, pinned with `taskset -c 0`, on PostgreSQL (a fresh database,
-    default `bench`, migrated) and Redis (default db 10, flushed), with a seeded provider, two models,
-    an organization with credit and an API key, so auth, credit reservation and usage recording all
-    run on every request exactly as in production;
+  - the gateway: uvicorn (or `--server granian`), one worker, pinned with `taskset -c 0`, on
+    PostgreSQL (a fresh database, default `bench`, migrated) and its own redis-server (no
+    persistence; `--shared-redis` uses db 10 of the shared one instead), with seeded providers, two
+    models, an organization with credit and an API key, so auth, credit reservation and usage
+    recording all run on every request exactly as in production;
   - wrk pinned with `taskset -c 1`, and the time-to-first-token client pinned to core 1 too.
 
 It prints requests/s at 64 connections, latency p50/p99 at 1 connection (added = row minus direct),
 time to first token, and for the gateway rows the server's CPU time per request (read from /proc:
-the number least disturbed by other load on the machine), then ratios to nginx and PASS/FAIL against
-the targets. Exit status 1 if a target is missed. Method: docs/benchmarks.md.
+the number least disturbed by other load on the machine) and its Redis round trips and script
+calls per request (its own Redis server's INFO counters), how busy each core was in each row, then
+ratios to nginx and PASS/FAIL against the targets, and writes the run as JSON under
+benchmarks/results/. `--profile DIR` samples each gateway's throughput runs with py-spy. Exit
+status 1 if a target is missed. Method: docs/benchmarks.md.
 
 `--compare DIR` starts a second gateway from another checkout (its own database and Redis db, the
 same mock, the same harness) and measures it as a "baseline" row right after this tree's gateway,
@@ -78,10 +85,11 @@ class Procs:
         return proc
 
     def stop_all(self) -> None:
+        # One at a time, newest first: a gateway flushes its buffered health records to its Redis
+        # on shutdown, so that Redis must outlive it.
         for proc in reversed(self.started):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.started:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -166,11 +174,18 @@ def _seed_main(mock_url: str) -> None:
     provider = Provider.objects.create(
         slug="bench-mock", name="Bench Mock", adapter="openai", base_url=mock_url + "/v1"
     )
+    # The nginx mock serves the stream at its own path: the stream model gets a provider pointing there.
+    stream_base = os.environ.get("BENCH_STREAM_BASE_URL") or mock_url + "/v1"
+    providers = {"nonstream": provider, "stream": provider}
+    if stream_base != mock_url + "/v1":
+        providers["stream"] = Provider.objects.create(
+            slug="bench-mock-sse", name="Bench Mock SSE", adapter="openai", base_url=stream_base
+        )
     for kind, slug in GATEWAY_MODELS.items():
         model = Model.objects.create(slug=slug, canonical_slug=slug, name=slug, context_length=8192)
         Endpoint.objects.create(
             model=model,
-            provider=provider,
+            provider=providers[kind],
             tag="bench-mock",
             upstream_model=UPSTREAM[kind],
             context_length=8192,
@@ -281,19 +296,25 @@ class Row:
     path: str
     auth: str
     models: dict[str, str]
+    paths: dict[str, str] = field(default_factory=dict)  # per mode, when it differs from `path`
     tally: bool = False  # count statuses in the throughput runs too (cheap at a slow row's rate)
     pid: int | None = None  # the server process whose CPU time is charged to this row
     cpu_ms: dict[str, float] = field(default_factory=dict)  # server CPU per request, throughput runs
     thr: dict[str, WrkResult] = field(default_factory=dict)
     lat: dict[str, WrkResult] = field(default_factory=dict)
     ttft_ms: float = 0.0
+    cores: dict[str, tuple[float, float]] = field(default_factory=dict)  # busy share of core 0, core 1
+    redis_url: str = ""  # the gateway's own Redis server, whose counters are charged to this row
+    redis: dict[str, tuple[float, float]] = field(default_factory=dict)  # (reads, script calls) per request
 
     def body(self, mode: str) -> dict[str, Any]:
         return {"model": self.models[mode], "messages": MESSAGES, "stream": mode == "stream"}
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+    def path_for(self, mode: str) -> str:
+        return self.paths.get(mode, self.path)
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path_for(mode)}"
 
 
 def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
@@ -303,9 +324,11 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
         expect = "[DONE]" if mode == "stream" else '"choices"'
         body = row.body(mode)
         slug = f"{logs}/wrk-{row.name.replace(' ', '-')}-{mode}"
-        cpu_before = cpu_seconds(row.pid)
+        cpu_before, cores_before = cpu_seconds(row.pid), core_ticks()
+        redis_before = redis_counters(row.redis_url)
+        profiler = start_profile(row, mode, args) if args.profile and row.pid is not None else None
         row.thr[mode] = run_wrk(
-            row.url,
+            row.url(mode),
             body,
             auth=row.auth,
             connections=args.connections,
@@ -314,10 +337,17 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
             save=Path(f"{slug}-c{args.connections}.txt"),
         )
         served = row.thr[mode].rps * args.duration
+        row.cores[mode] = core_busy(cores_before, core_ticks())
+        if profiler is not None:
+            profiler.wait(60)
+            print(profile_summary(Path(str(profiler.args[-1]))), flush=True)
         if row.pid is not None and served:
             row.cpu_ms[mode] = (cpu_seconds(row.pid) - cpu_before) * 1000 / served
+        if row.redis_url and served:
+            after = redis_counters(row.redis_url)
+            row.redis[mode] = ((after[0] - redis_before[0]) / served, (after[1] - redis_before[1]) / served)
         row.lat[mode] = run_wrk(
-            row.url,
+            row.url(mode),
             body,
             auth=row.auth,
             connections=1,
@@ -327,11 +357,60 @@ def measure(row: Row, args: argparse.Namespace, logs: Path) -> None:
         )
         rps, p50 = row.thr[mode].rps, row.lat[mode].p50_ms
         cpu = f"   server CPU {row.cpu_ms[mode]:.3f} ms/req" if mode in row.cpu_ms else ""
-        print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms{cpu}", flush=True)
+        c0, c1 = row.cores[mode]
+        busy = f"   cores busy: 0 {c0:.0%}, 1 {c1:.0%}" + (" (core 0 saturated)" if c0 >= 0.95 else "")
+        busy += " (core 1 saturated: the harness limits this row)" if c1 >= 0.95 else ""
+        trips = ""
+        if mode in row.redis:
+            trips = f"   Redis per request: {row.redis[mode][0]:.2f} reads, {row.redis[mode][1]:.2f} scripts"
+        print(f"  {row.name:<12} {mode:<9} {rps:>10,.0f} req/s   p50 {p50:.3f} ms{cpu}{busy}{trips}", flush=True)
         for label, result in (("64 conn", row.thr[mode]), ("1 conn", row.lat[mode])):
             if result.failures:
                 print(f"    {label} failures: {result.failures} ({result.detail})", flush=True)
-    row.ttft_ms = measure_ttft(row.port, row.path, row.body("stream"), row.auth, args.ttft_requests)
+    row.ttft_ms = measure_ttft(row.port, row.path_for("stream"), row.body("stream"), row.auth, args.ttft_requests)
+
+
+# Where a sampled stack spends its time: the first of these markers found in a frame names it.
+PROFILE_PARTS = (
+    ("health store", "proxy/health/"),
+    ("credit gate", "billing/gate/"),
+    ("admission", "gateway/admission.py"),
+    ("settle", "gateway/settle.py"),
+    ("redis client", "redis/"),
+    ("aiohttp (upstream)", "aiohttp/"),
+    ("uvicorn / ASGI server", "uvicorn/"),
+)
+
+
+def start_profile(row: Row, mode: str, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server for the throughput run (collapsed stacks), from the harness core."""
+    out = Path(args.profile) / f"{row.name}-{mode}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+    argv = ["taskset", "-c", CLIENT_CPU, py_spy, "record", "--nonblocking", "-r", "200", "-f", "raw"]
+    argv += ["-d", str(args.duration), "-p", str(row.pid), "-o", str(out)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path) -> str:
+    """Inclusive share of samples per part (a stack counts once for each part it passes through)."""
+    if not path.exists():
+        return f"    profile: py-spy wrote nothing to {path}"
+    total = 0
+    seen = dict.fromkeys((name for name, _ in PROFILE_PARTS), 0)
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        for name, marker in PROFILE_PARTS:
+            if marker in stack:
+                seen[name] += n
+    if not total:
+        return "    profile: no samples"
+    parts = ", ".join(f"{name} {n / total:.0%}" for name, n in seen.items())
+    return f"    profile ({total} samples, {path.name}): {parts}"
 
 
 def redis_footprint(client: Any) -> tuple[int, int, int]:
@@ -341,7 +420,9 @@ def redis_footprint(client: Any) -> tuple[int, int, int]:
     for key in client.scan_iter(count=1000):
         total += int(client.memory_usage(key, samples=0) or 0)
         count += 1
-    return total, count, int(client.xlen("gate:q"))
+    # The usage stream(s), whatever the gate names them (one per shard on a cluster).
+    queued = sum(int(client.xlen(key)) for key in client.scan_iter(count=1000, _type="STREAM"))
+    return total, count, queued
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -352,6 +433,43 @@ def cpu_seconds(pid: int | None) -> float:
     # After the command name: utime, stime, cutime, cstime are fields 14-17 of the whole line.
     ticks = sum(int(v) for v in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def core_ticks() -> dict[str, tuple[int, int]]:
+    """(busy, total) jiffies of cores 0 and 1, from /proc/stat."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name in ("cpu0", "cpu1"):
+            ticks = [int(v) for v in values[:8]]
+            idle = ticks[3] + ticks[4]  # idle + iowait
+            out[name] = (sum(ticks) - idle, sum(ticks))
+    return out
+
+
+def core_busy(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> tuple[float, float]:
+    """Busy share of core 0 and core 1 between two `core_ticks()`: which side saturated in a row."""
+
+    def share(core: str) -> float:
+        busy, total = (a - b for a, b in zip(after[core], before[core], strict=True))
+        return busy / total if total else 0.0
+
+    return share("cpu0"), share("cpu1")
+
+
+def redis_counters(url: str) -> tuple[int, int]:
+    """(socket reads, script calls) a Redis server has processed: on a server only one gateway uses,
+    the reads are its round trips (a pipeline arrives as one read) and EVALSHA/EVAL the Lua calls
+    they carried (the commands a script runs inside count in INFO too, so those are left out)."""
+    if not url:
+        return 0, 0
+    from common.redis import sync_redis
+
+    client = sync_redis(url)
+    reads = int(client.info("stats")["total_reads_processed"])
+    commands = client.info("commandstats")
+    scripts = sum(int(commands.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+    return reads, scripts
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -433,6 +551,30 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
     parser.add_argument("--compare", metavar="DIR", help="also measure the gateway of another checkout, as a baseline")
     parser.add_argument("--compare-redis-url", default="redis://127.0.0.1:6379/11", help="Redis db for the baseline")
+    parser.add_argument(
+        "--upstream",
+        choices=("nginx", "python"),
+        default="nginx",
+        help="the upstream mock: nginx serving fixed bodies (default) or tests/mockprovider",
+    )
+    parser.add_argument(
+        "--shared-redis",
+        action="store_true",
+        help="use --redis-url/--compare-redis-url instead of a private redis-server per gateway "
+        "(a private server's counters give each gateway's Redis round trips per request)",
+    )
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn", help="the gateway's ASGI server")
+    parser.add_argument(
+        "--compare-server",
+        choices=("uvicorn", "granian"),
+        help="the baseline's ASGI server (default: --server); with --compare . it compares servers",
+    )
+    parser.add_argument("--results", default=str(HERE / "results"), help="directory for the run's JSON results")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample each gateway's throughput runs with py-spy (collapsed stacks into DIR; costs the harness core)",
+    )
     parser.add_argument("--seed", metavar="MOCK_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -442,6 +584,8 @@ def main() -> int:
     missing = [tool for tool in ("wrk", "nginx", "taskset") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: run scripts/system-deps.sh")
+    if not args.shared_redis and shutil.which("redis-server") is None:
+        sys.exit("missing redis-server (each gateway gets its own): install it, or pass --shared-redis")
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs two cores: the server on core 0, the load generator on core 1")
 
@@ -454,8 +598,51 @@ def main() -> int:
         print(f"logs: {tmp}")
 
 
-def start_gateway(procs: Procs, repo: Path, name: str, database: str, redis_url: str, mock_url: str, tmp: Path) -> Row:
-    """One uvicorn worker of `repo`'s code on core 0, on a fresh database and a flushed Redis db."""
+def start_redis(procs: Procs, name: str, tmp: Path) -> str:
+    """A private redis-server (no persistence) for one gateway: its INFO counters are that gateway's alone."""
+    port = free_port()
+    log = tmp / f"redis-{name}.log"
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = procs.start([*argv, "--dir", str(tmp)], log=log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"redis-server exited:\n{log.read_text(errors='replace')[-2000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.05)
+    sys.exit(f"redis-server did not start:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+def server_argv(server: str, port: int) -> list[str]:
+    if server == "granian":
+        return [
+            *(PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", "1", "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning"),
+            "openrouter_site.asgi:application",
+        ]
+    return [
+        *(PY, "-m", "uvicorn", "openrouter_site.asgi:application"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on"),
+        *("--log-level", "warning"),
+    ]
+
+
+def start_gateway(
+    procs: Procs,
+    repo: Path,
+    name: str,
+    database: str,
+    redis_url: str,
+    mock_url: str,
+    tmp: Path,
+    *,
+    stream_base: str = "",
+    server: str = "uvicorn",
+) -> Row:
+    """One server worker of `repo`'s code on core 0, on a fresh database and a flushed Redis db."""
     from common.redis import sync_redis
 
     server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -472,76 +659,126 @@ def start_gateway(procs: Procs, repo: Path, name: str, database: str, redis_url:
         "LOG_LEVEL": "WARNING",
         "BENCH_MOCK_BASE_URL": f"{mock_url}/v1",
         "BENCH_MOCK_API_KEY": "sk-bench-upstream",
+        "BENCH_MOCK_SSE_API_KEY": "sk-bench-upstream",
+        "BENCH_STREAM_BASE_URL": stream_base,
     }
     key = seed(env, mock_url, repo)
     port = free_port()
     log = tmp / f"{name}.log"
-    proc = procs.start(
-        [
-            *("taskset", "-c", SERVER_CPU, PY, "-m", "uvicorn", "openrouter_site.asgi:application"),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-            *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on"),
-            *("--log-level", "warning"),
-        ],
-        log=log,
-        env=env,
-        cwd=repo,
-    )
+    proc = procs.start(["taskset", "-c", SERVER_CPU, *server_argv(server, port)], log=log, env=env, cwd=repo)
     wait_http(port, "/api/v1/chat/completions", proc, log)
-    return Row(name, port, "/api/v1/chat/completions", f"Bearer {key}", GATEWAY_MODELS, tally=True, pid=proc.pid)
+    path = "/api/v1/chat/completions"
+    return Row(name, port, path, f"Bearer {key}", GATEWAY_MODELS, tally=True, pid=proc.pid, redis_url=redis_url)
+
+
+def nginx_mock_bodies(mock_url: str, into: Path) -> None:
+    """The Python mock's own answers (whole, and the 50-chunk stream) as files the nginx mock serves."""
+    port = int(urlsplit(mock_url).port or 80)
+    for mode, name in (("nonstream", "nonstream.json"), ("stream", "stream.sse")):
+        body = {"model": UPSTREAM[mode], "messages": MESSAGES, "stream": mode == "stream"}
+        status, data = post(port, "/v1/chat/completions", body, "Bearer sk-bench-upstream")
+        if status != 200:
+            sys.exit(f"the Python mock's {mode} answer failed: {status} {data[:300]!r}")
+        into.mkdir(exist_ok=True)
+        (into / name).write_bytes(data)
+    # nginx workers run as an unprivileged user when the benchmark runs as root.
+    for path in (into.parent, into, *into.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def start_nginx(procs: Procs, template: str, name: str, tmp: Path, *, cpu: str, **values: object) -> None:
+    conf_path = tmp / f"{name}.conf"
+    conf_path.write_text(string.Template((HERE / template).read_text()).substitute(prefix=tmp, **values))
+    log = tmp / f"{name}.out"
+    error_log = str(tmp / f"{name}-error.log")
+    argv = ["taskset", "-c", cpu, "nginx", "-p", str(tmp), "-e", error_log, "-c", str(conf_path)]
+    proc = procs.start(argv, log=log)
+    wait_http(int(str(values["listen_port"])), "/_health", proc, log)
 
 
 def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
     sys.path.insert(0, str(REPO))
-    from common.redis import sync_redis  # the project's one Redis seam; given a URL it needs no settings
+    # The project's one Redis seam reads its settings (whether Redis is a cluster) on first use.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrouter_site.settings")
+    from common.redis import sync_redis
 
-    mock_port, nginx_port = free_port(), free_port()
-    mock_url = f"http://127.0.0.1:{mock_port}"
+    py_mock_port, nginx_port = free_port(), free_port()
+    py_mock_url = f"http://127.0.0.1:{py_mock_port}"
 
     load = os.getloadavg()[0]
     if load > 0.5:
         # Two cores, each with one job: anything else running skews every row (the ratios less so).
         print(f"WARNING: 1-minute load average is {load:.2f}; other processes will distort these numbers")
-    print(f"mock provider on :{mock_port}, nginx on :{nginx_port}")
     mock_log = tmp / "mock.log"
-    mock = procs.start([PY, "-m", "tests.mockprovider", "--port", str(mock_port), "--no-record"], log=mock_log)
-    wait_http(mock_port, "/_health", mock, mock_log)
+    # The Python mock runs on the harness core (core 1) with wrk, never on the measured one.
+    argv = ["taskset", "-c", CLIENT_CPU, PY, "-m", "tests.mockprovider", "--port", str(py_mock_port), "--no-record"]
+    mock = procs.start(argv, log=mock_log)
+    wait_http(py_mock_port, "/_health", mock, mock_log)
+    mock_port, mock_url, stream_path = py_mock_port, py_mock_url, "/v1/chat/completions"
+    if args.upstream == "nginx":
+        nginx_mock_bodies(py_mock_url, tmp / "bodies")
+        mock_port = free_port()
+        mock_url, stream_path = f"http://127.0.0.1:{mock_port}", "/sse/v1/chat/completions"
+        start_nginx(
+            procs,
+            "nginx-mock.conf.tmpl",
+            "mock-nginx",
+            tmp,
+            cpu=CLIENT_CPU,
+            listen_port=mock_port,
+            bodies=tmp / "bodies",
+        )
+    print(f"upstream mock ({args.upstream}) on :{mock_port}, nginx proxy on :{nginx_port}, server {args.server}")
+    start_nginx(procs, "nginx.conf.tmpl", "nginx", tmp, cpu=SERVER_CPU, mock_port=mock_port, listen_port=nginx_port)
 
-    conf = string.Template((HERE / "nginx.conf.tmpl").read_text()).substitute(
-        prefix=tmp, mock_port=mock_port, listen_port=nginx_port
+    stream_base = mock_url + stream_path.removesuffix("/chat/completions")
+    redis_url = args.redis_url if args.shared_redis else start_redis(procs, "gateway", tmp)
+    via_gateway = start_gateway(
+        procs, REPO, "gateway", args.database, redis_url, mock_url, tmp, stream_base=stream_base, server=args.server
     )
-    conf_path = tmp / "nginx.conf"
-    conf_path.write_text(conf)
-    nginx_log = tmp / "nginx.out"
-    nginx = procs.start(
-        ["taskset", "-c", SERVER_CPU, "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf_path)],
-        log=nginx_log,
-    )
-    wait_http(nginx_port, "/_health", nginx, nginx_log)
-
-    via_gateway = start_gateway(procs, REPO, "gateway", args.database, args.redis_url, mock_url, tmp)
     baseline = None
     if args.compare:
         other = Path(args.compare).resolve()
         base_db = f"{args.database}_base"
-        baseline = start_gateway(procs, other, "baseline", base_db, args.compare_redis_url, mock_url, tmp)
+        base_redis = args.compare_redis_url if args.shared_redis else start_redis(procs, "baseline", tmp)
+        baseline = start_gateway(
+            procs,
+            other,
+            "baseline",
+            base_db,
+            base_redis,
+            mock_url,
+            tmp,
+            stream_base=stream_base,
+            server=args.compare_server or args.server,
+        )
+    if args.shared_redis:  # a shared server's counters are everyone's: no per-request Redis figures
+        for row in (via_gateway, baseline):
+            if row is not None:
+                row.redis_url = ""
+    upstream_paths = {"nonstream": "/v1/chat/completions", "stream": stream_path}
     direct = Row("direct mock", mock_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
     via_nginx = Row("nginx", nginx_port, "/v1/chat/completions", "Bearer sk-bench-upstream", UPSTREAM)
+    direct.paths = via_nginx.paths = upstream_paths
     rows = [direct, via_nginx, via_gateway] + ([baseline] if baseline else [])
     for row in rows:
         for mode in ("nonstream", "stream"):
             for _ in range(50):  # warm caches (key, catalog, connection pools) and check the answers
-                status, data = post(row.port, row.path, row.body(mode), row.auth)
+                status, data = post(row.port, row.path_for(mode), row.body(mode), row.auth)
                 if status != 200 or (mode == "stream" and b"[DONE]" not in data):
                     sys.exit(f"{row.name} {mode}: {status} {data[:500]!r}\nlogs: {tmp}")
 
     print(f"measuring: {args.duration}s per throughput run, {args.latency_duration}s per latency run")
-    redis_before = redis_footprint(sync_redis(args.redis_url))
+    redis_before = redis_footprint(sync_redis(redis_url))
     for row in rows:
         measure(row, args, tmp)
-    redis_after = redis_footprint(sync_redis(args.redis_url))
-    queued = int(sync_redis(args.redis_url).xlen("gate:q"))  # type: ignore[arg-type]
+    redis_after = redis_footprint(sync_redis(redis_url))
+    queued = redis_after[2]
     ok = report(direct, via_nginx, via_gateway, queued, baseline)
+    for row in rows:
+        if row.redis:
+            trips = ", ".join(f"{mode} {r:.2f} reads / {c:.2f} scripts" for mode, (r, c) in row.redis.items())
+            print(f"Redis per request, {row.name} (its own server: reads are round trips): {trips}")
     served = queued - redis_before[2]
     if served > 0:
         grown, keys = redis_after[0] - redis_before[0], redis_after[1] - redis_before[1]
@@ -550,8 +787,50 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
             f"{served:,} usage events wait for settlement (no worker runs here; settled, a request leaves "
             "about 32 bytes: tests/e2e/test_live_faults.py)"
         )
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    end_load = os.getloadavg()[0]
+    print(f"load average at the end: {end_load:.2f}")
+    write_results(args, rows, ok, (load, end_load))
     return 0 if ok else 1
+
+
+def write_results(args: argparse.Namespace, rows: list[Row], ok: bool, load: tuple[float, float]) -> None:
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    data = {
+        "when": stamp,
+        "upstream": args.upstream,
+        "server": args.server,
+        "baseline_server": (args.compare_server or args.server) if args.compare else None,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "load_average": {"start": load[0], "end": load[1]},
+        "targets_passed": ok,
+        "rows": [
+            {
+                "name": row.name,
+                "modes": {
+                    mode: {
+                        "rps": row.thr[mode].rps,
+                        "p50_ms_1conn": row.lat[mode].p50_ms,
+                        "p99_ms_1conn": row.lat[mode].p99_ms,
+                        "p99_ms_64conn": row.thr[mode].p99_ms,
+                        "failures": row.thr[mode].failures + row.lat[mode].failures,
+                        "server_cpu_ms_per_request": row.cpu_ms.get(mode),
+                        "core_busy": {"core0": row.cores[mode][0], "core1": row.cores[mode][1]},
+                        "redis_reads_per_request": row.redis[mode][0] if mode in row.redis else None,
+                        "redis_scripts_per_request": row.redis[mode][1] if mode in row.redis else None,
+                    }
+                    for mode in ("nonstream", "stream")
+                },
+                "ttft_ms": row.ttft_ms,
+            }
+            for row in rows
+        ],
+    }
+    path = out / f"gateway-{stamp}-{args.upstream}-{args.server}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def seed(gate: RedisGate) -> KeyState:
     credit = OrgLedgerSnapshot(credits_in_nanos=10**18, version=1, purchased_nanos=0, settled_usage_nanos=0)
     gate.org_mirror_load(ORG, credit)
     unused = {f"{kind}_{w}": 0 for kind in ("u", "b") for w in ("all", "d", "w", "m")}
-    gate.key_mirror_load(KEY, unused, time.time())
+    gate.key_mirror_load(ORG, KEY, unused, time.time())
     return KeyState(
         key_id=1,
         key_hash=KEY,

@@ -7,7 +7,7 @@ settlement worker turns it into a `billing.Generation` row and a ledger entry, i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -54,7 +54,8 @@ class UsageEvent:
     prompt_log: str = ""
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        # orjson serializes a dataclass natively, in field order: asdict() would deep-copy it first.
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> UsageEvent:

@@ -7,6 +7,12 @@ Two clients per process, both for `settings.REDIS_URL`:
   burst, redis-py's default pool raises "Too many connections" at 100, which turned into 500s in the
   benchmark at 64 clients with three separate pools.
 
+With REDIS_CLUSTER the same functions return redis-py's cluster clients (`RedisCluster`), seeded
+from the node REDIS_URL names: they route each command, script and single-slot pipeline to the node
+that owns its keys. Callers are typed against `Redis` / `AsyncRedis`: the cluster clients speak the
+same command API, and every multi-key script and MULTI in this project touches one hash slot
+(billing/gate/keys.py, proxy/health/keys.py explain the tags).
+
 Scripts are registered through `script()` / `async_script()` so a Lua source is hashed once per client.
 """
 
@@ -15,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+import redis.cluster
 from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 
@@ -37,14 +46,21 @@ def configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def cluster() -> bool:
+    """True when REDIS_URL is a node of a Redis Cluster (settings.REDIS_CLUSTER)."""
+    return bool(settings.REDIS_CLUSTER)
+
+
 @functools.cache
-def _sync_client(url: str) -> redis.Redis:
+def _sync_client(url: str, is_cluster: bool) -> redis.Redis:
+    if is_cluster:
+        return cast(redis.Redis, redis.cluster.RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS))
     return redis.Redis.from_url(url)
 
 
 def sync_redis(url: str | None = None) -> redis.Redis:
     """The process's blocking client (for REDIS_URL unless a URL is given, as benchmarks do)."""
-    return _sync_client(url or settings.REDIS_URL)
+    return _sync_client(url or settings.REDIS_URL, cluster())
 
 
 def async_redis(url: str | None = None) -> aioredis.Redis:
@@ -53,9 +69,23 @@ def async_redis(url: str | None = None) -> aioredis.Redis:
     per_loop = _async.setdefault(asyncio.get_running_loop(), {})
     client = per_loop.get(url)
     if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS)
-        client = per_loop[url] = aioredis.Redis(connection_pool=pool)
+        if cluster():
+            # Per node; the cluster client has no blocking pool, so size it past the burst instead.
+            found = aiocluster.RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS)
+            client = per_loop[url] = cast(aioredis.Redis, found)
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS)
+            client = per_loop[url] = aioredis.Redis(connection_pool=pool)
     return client
+
+
+async def async_pubsub(url: str | None = None) -> aioredis.client.PubSub:
+    """A subscriber on this loop's client. Plain SUBSCRIBE: on a cluster, PUBLISH on any node reaches
+    every node's subscribers, so one node's connection hears the whole cluster."""
+    client = async_redis(url)
+    if isinstance(client, aiocluster.RedisCluster):
+        await client.initialize()  # its pubsub picks the channel's node from the slot map, empty until then
+    return client.pubsub(ignore_subscribe_messages=True)
 
 
 async def close_async_redis() -> None:
@@ -66,12 +96,49 @@ async def close_async_redis() -> None:
 
 def ping(timeout_s: float = 2.0) -> None:
     """Raise RedisError when Redis does not answer within the timeout (readiness probe)."""
+    if cluster():
+        probe = redis.cluster.RedisCluster.from_url(settings.REDIS_URL, socket_timeout=timeout_s)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+        return
     redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout_s).ping()
 
 
 def script(source: str, client: redis.Redis | None = None) -> Script:
-    return (client or sync_redis()).register_script(source)
+    client = client or sync_redis()
+    if isinstance(client, redis.cluster.RedisCluster):
+        return _ClusterSyncScript(client, source)
+    return client.register_script(source)
+
+
+class _ClusterSyncScript(Script):
+    """As `_ClusterScript`, for the blocking cluster client's pipelines."""
+
+    def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        if isinstance(client, redis.cluster.ClusterPipeline):
+            keys, args = list(keys or []), list(args or [])
+            return cast(Any, client).execute_command("EVAL", self.script, len(keys), *keys, *args)
+        return super().__call__(keys, args, client)
 
 
 def async_script(source: str, client: aioredis.Redis | None = None) -> AsyncScript:
-    return (client or async_redis()).register_script(source)
+    client = client or async_redis()
+    if isinstance(client, aiocluster.RedisCluster):
+        return _ClusterScript(client, source)
+    return client.register_script(source)
+
+
+class _ClusterScript(AsyncScript):
+    """A script queued on a cluster pipeline goes as EVAL with its source: redis-py queues EVALSHA
+    there without loading the script first, and a node that has not seen it (a new or restarted
+    node) would fail the whole batch with NOSCRIPT. Direct calls keep EVALSHA (they reload on NOSCRIPT).
+    """
+
+    async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        if isinstance(client, aiocluster.ClusterPipeline):
+            keys, args = list(keys or []), list(args or [])
+            # Queued, not awaited: awaiting a cluster pipeline re-initializes it and empties its stack.
+            return client.execute_command("EVAL", self.script, len(keys), *keys, *args)
+        return await super().__call__(keys, args, client)

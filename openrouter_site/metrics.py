@@ -29,12 +29,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from billing.gate import keys as gate_keys
 from common import redis as shared_redis
+from proxy.health import keys as health_keys
 
 logger = logging.getLogger(__name__)
 
-USAGE_STREAM = "gate:q"  # billing.gate.keys.STREAM (read here, written only by the gate)
-HEALTH_PREFIX = "health:ep:"  # proxy.health.KEY_PREFIX: one hash per endpoint, `o` = open until (ms)
 NANOS_PER_USD = 1_000_000_000
 
 
@@ -72,16 +72,19 @@ class ScrapeTimeCollector(Collector):
         client = shared_redis.sync_redis()
         depth = GaugeMetricFamily("usage_queue_depth", "Usage events waiting for settlement (the Redis stream)")
         lag = GaugeMetricFamily("settlement_lag_seconds", "Age of the oldest usage event not yet settled (0: none)")
+        # One stream per gate shard (billing.gate.keys), read here, written only by the gate.
         pipe = client.pipeline(transaction=False)
-        pipe.xlen(USAGE_STREAM)
-        pipe.xrange(USAGE_STREAM, "-", "+", count=1)
-        length, first = pipe.execute()
-        depth.add_metric([], float(length))
+        for stream in gate_keys.streams():
+            pipe.xlen(stream)
+            pipe.xrange(stream, "-", "+", count=1)
+        replies = pipe.execute()
+        depth.add_metric([], float(sum(replies[0::2])))
         oldest = 0.0
-        if first:
-            msg_id = first[0][0]
-            ms = int((msg_id.decode() if isinstance(msg_id, bytes) else str(msg_id)).split("-", 1)[0])
-            oldest = max(0.0, time.time() - ms / 1000)
+        for first in replies[1::2]:
+            if first:
+                msg_id = first[0][0]
+                ms = int((msg_id.decode() if isinstance(msg_id, bytes) else str(msg_id)).split("-", 1)[0])
+                oldest = max(oldest, time.time() - ms / 1000)
         lag.add_metric([], oldest)
         return [depth, lag]
 
@@ -89,10 +92,11 @@ class ScrapeTimeCollector(Collector):
         if not shared_redis.configured():
             return []
         client = shared_redis.sync_redis()
+        # One state hash per endpoint (proxy.health.keys), `o` = open until (ms); its side keys skipped.
         keys = [
             k
-            for k in client.scan_iter(match=f"{HEALTH_PREFIX}*", count=1000)
-            if (k.decode() if isinstance(k, bytes) else k)[len(HEALTH_PREFIX) :].isdigit()
+            for k in client.scan_iter(match=health_keys.PATTERN, count=1000)
+            if health_keys.endpoint_of(k.decode() if isinstance(k, bytes) else k) is not None
         ]
         counts = {"closed": 0, "open": 0, "half_open": 0}
         if keys:

@@ -178,8 +178,16 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# REDIS_URL names a seed node of a Redis Cluster (common/redis.py then hands out cluster clients).
+# Django's cache and Celery's broker talk to one node only, so a cluster needs a plain Redis for them.
+REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False)
+# The credit gate's hash-tag shards (billing/gate/keys.py): fixed for the life of a Redis dataset.
+GATE_SHARDS = env_int("GATE_SHARDS", 8)
+CACHE_URL = env_str("CACHE_URL", "" if REDIS_CLUSTER else REDIS_URL)
+if REDIS_CLUSTER and not (CACHE_URL and env_str("CELERY_BROKER_URL")):
+    raise ValueError("REDIS_CLUSTER needs CACHE_URL and CELERY_BROKER_URL on a non-cluster Redis")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

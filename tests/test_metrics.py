@@ -16,10 +16,12 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from billing.gate import keys as gate_keys
 from billing.models import TopUp
 from common import metrics as defs
 from common.money import usd_to_nanos
 from common.redis import sync_redis
+from proxy.health import keys as health_keys
 from tests.e2e.support import (
     Gateway,
     World,
@@ -92,13 +94,13 @@ def test_it_reads_queue_breakers_dead_letters_and_payments_when_scraped(triad: T
 
     r = sync_redis()
     old_ms = int(time.time() * 1000) - 42_000
-    r.xadd("gate:q", {"c": "1", "e": "{}"}, id=f"{old_ms}-0")
-    r.xadd("gate:q", {"c": "1", "e": "{}"})
+    r.xadd(gate_keys.stream(0), {"c": "1", "e": "{}"}, id=f"{old_ms}-0")
+    r.xadd(gate_keys.stream(1), {"c": "1", "e": "{}"})
     now_ms = time.time() * 1000
-    r.hset("health:ep:1", mapping={"o": 0})
-    r.hset("health:ep:2", mapping={"o": now_ms + 60_000})
-    r.hset("health:ep:3", mapping={"o": now_ms - 1_000})
-    r.hset("health:ep:3:mok", mapping={"1": 1})  # a side hash of the same endpoint: not another breaker
+    r.hset(health_keys.endpoint(1), mapping={"o": 0})
+    r.hset(health_keys.endpoint(2), mapping={"o": now_ms + 60_000})
+    r.hset(health_keys.endpoint(3), mapping={"o": now_ms - 1_000})
+    r.hset(health_keys.record_keys(3)[1], mapping={"1": 1})  # a side hash of the same endpoint: not another breaker
     TopUp.objects.create(organization=triad.org, credit_nanos=usd_to_nanos(10), fee_nanos=0, status=TopUp.Status.PAID)
     TopUp.objects.create(organization=triad.org, credit_nanos=usd_to_nanos(3), fee_nanos=0)
     dead = apps.get_model("billing", "UsageDeadLetter")

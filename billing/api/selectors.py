@@ -43,7 +43,7 @@ class KeyUsage:
 
 def key_usage_many(api_keys: list[ApiKey]) -> dict[int, KeyUsage]:
     """Usage for each key (by pk), unsettled usage included: the gate's counters, never recomputed here."""
-    return {k.pk: KeyUsage(**gate.key_usage_nanos(k.pk, k.hash)) for k in api_keys}
+    return {k.pk: KeyUsage(**gate.key_usage_nanos(k.pk, k.hash, k.organization_id)) for k in api_keys}
 
 
 def key_usage(api_key: ApiKey) -> KeyUsage:

@@ -72,9 +72,9 @@ def org_credit_view(org_id: int) -> dict[str, int]:
     return get_gate().org_credit_view(org_id)
 
 
-def key_usage_nanos(key_id: int, key_hash: str) -> dict[str, int]:
+def key_usage_nanos(key_id: int, key_hash: str, org_id: int) -> dict[str, int]:
     """{"total","daily","weekly","monthly","byok_total","byok_daily",...}: unsettled usage included."""
-    return get_gate().key_usage(key_id, key_hash)
+    return get_gate().key_usage(key_id, key_hash, org_id)
 
 
 def free_model_daily_requests(org_id: int) -> dict[str, int]:

@@ -112,10 +112,10 @@ class MemoryGate:
             return rules.OK
         org, p = self._orgs[key.org_id], rules.Periods.at(at)
         day, now_ms = keys.free_day(key.org_id, p.day), int(at * 1000)
-        recent = self._recent[keys.free_minute(key.key_hash)]
+        recent = self._recent[keys.free_minute(key.org_id, key.key_hash)]
         while recent and recent[0] <= now_ms - keys.FREE_WINDOW_MS:
             recent.popleft()
-        u, b = self._win[keys.usage_window(key.key_hash, p.for_reset(key.limit_reset))]
+        u, b = self._win[keys.usage_window(key.org_id, key.key_hash, p.for_reset(key.limit_reset))]
         verdict = rules.admit_verdict(
             balance=org.credits_in - org.spent,
             reserved=org.reserved,
@@ -146,7 +146,7 @@ class MemoryGate:
         if mask & 1:
             self.org_balance_sync(key.org_id)
         if mask & 2:
-            self.key_usage(key.key_id, key.key_hash)
+            self.key_usage(key.key_id, key.key_hash, key.org_id)
 
     def _release(self, rid: str) -> int:
         """Drop the hold; returns the organization hold it released, or -1 (lua/release.lua's contract)."""
@@ -183,7 +183,7 @@ class MemoryGate:
         org = self._orgs[event.organization_id]
         org.spent += charge
         org.unsettled += charge
-        for name in keys.usage_windows(key.key_hash, p.windows):
+        for name in keys.usage_windows(key.org_id, key.key_hash, p.windows):
             self._win[name][0] += charge
             self._win[name][1] += terms.byok_usage if terms.counted else 0
         event.cost_nanos = charge
@@ -233,14 +233,14 @@ class MemoryGate:
             return {}
         p = rules.Periods.at(rules.now())
         current = {name for name in saved if name.endswith((f":{p.day}", f":{p.month}"))}
-        return {name: int(saved[name]) for name in current if name.startswith(("gate:fd:", "gate:bq:"))}
+        return {name: int(saved[name]) for name in current if _is_counter(name)}
 
     def save_counters(self, *, force: bool = False) -> None:
         at = rules.now()
         if self._counters_file is None or (not force and at - self._counters_saved_at < 1.0):
             return
         with self._lock:
-            snapshot = {k: v for k, v in self._counts.items() if k.startswith(("gate:fd:", "gate:bq:"))}
+            snapshot = {k: v for k, v in self._counts.items() if _is_counter(k)}
         self._counters_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._counters_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(snapshot))
@@ -281,9 +281,9 @@ class MemoryGate:
             "purchased": o.purchased,
         }
 
-    def key_usage(self, key_id: int, key_hash: str) -> dict[str, int]:
+    def key_usage(self, key_id: int, key_hash: str, org_id: int) -> dict[str, int]:
         at = rules.now()
-        names = keys.usage_windows(key_hash, rules.Periods.at(at).windows)
+        names = keys.usage_windows(org_id, key_hash, rules.Periods.at(at).windows)
         if key_hash not in self._keys_loaded:
             u = key_settled_usage(key_id, UsageWindows.at(datetime.fromtimestamp(at, UTC)))
             with self._lock:
@@ -315,3 +315,8 @@ class MemoryGate:
             for rid in expired:
                 self._release(rid)
         return len(expired)
+
+
+def _is_counter(name: str) -> bool:
+    """A daily free-model or monthly BYOK counter (the ones saved across restarts)."""
+    return name.startswith("gate:") and any(marker in name for marker in keys.COUNTER_MARKERS)

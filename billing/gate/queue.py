@@ -1,8 +1,10 @@
 """The usage queue: finished requests on their way to settlement, with the charge the gate decided.
 
-One contract, two homes. With Redis it is a Stream (`keys.STREAM`, consumer group `GROUP`) that
-lua/finish.lua appends to in the same atomic step as the charge, with the fields `CHARGE_FIELD` and
-`EVENT_FIELD`; `RedisStreamQueue` reads it for the settlement worker. The embedded gate keeps a
+One contract, two homes. With Redis it is one Stream per gate shard (`keys.stream(s)`, consumer
+group `GROUP` on each) that lua/finish.lua appends to in the same atomic step as the charge, with the
+fields `CHARGE_FIELD` and `EVENT_FIELD`; `RedisStreamQueue` reads every shard's stream for the
+settlement worker (a shard's stream shares its organizations' hash slot, so on Redis Cluster the
+charge, the append and the ack each stay one single-slot script). The embedded gate keeps a
 `MemoryQueue`. Settlement sees only `UsageQueue`: the gate hands out the matching one (`queue()`).
 
 The ack lowers the organization's unsettled counter once per generation (a guard key per generation
@@ -67,59 +69,79 @@ def decode(msg_id: bytes | str, fields: dict[bytes, bytes]) -> QueuedEvent:
 
 
 class RedisStreamQueue:
-    """Reliable delivery over a Redis Stream: pending entries survive a killed worker."""
+    """Reliable delivery over the shards' Redis Streams: pending entries survive a killed worker.
+
+    A claim visits the shards round-robin from where the previous claim stopped, so a busy shard
+    cannot starve the others; an ack is one script per shard in the batch.
+    """
 
     def __init__(self, client: Redis, consumer: str) -> None:
         self.client = client
         self.consumer = consumer
         self._ack = script(scripts.source("settle_ack"), client)
-        self._group_ready = False
+        self._groups_ready: set[str] = set()
+        self._next = 0
 
-    def _ensure_group(self) -> None:
-        if self._group_ready:
+    def _ensure_group(self, stream: str) -> None:
+        if stream in self._groups_ready:
             return
         try:
             # From id 0: events queued before the first worker ever started are settled too.
-            self.client.xgroup_create(keys.STREAM, GROUP, id="0", mkstream=True)
+            self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._group_ready = True
+        self._groups_ready.add(stream)
 
     def claim(self, count: int) -> list[QueuedEvent]:
-        self._ensure_group()
-        # 1. Our own unacked messages first: what we held when we were killed.
-        raw = self._read("0", count)
-        if len(raw) < count:
-            # 2. Messages a dead consumer (another host or name) left pending.
-            found: Any = self.client.xautoclaim(
-                keys.STREAM, GROUP, self.consumer, ORPHAN_IDLE_MS, "0-0", count - len(raw)
-            )
-            raw += [m for m in found[1] if m[1]]
-        if len(raw) < count:
-            raw += self._read(">", count - len(raw))
+        streams = keys.streams()
+        start, self._next = self._next % len(streams), self._next + 1
+        raw: list[Any] = []
+        for stream in streams[start:] + streams[:start]:
+            if len(raw) >= count:
+                break
+            raw += self._claim_from(stream, count - len(raw))
         return [decode(msg_id, fields) for msg_id, fields in raw]
 
-    def _read(self, start: str, count: int) -> list[Any]:
-        reply: Any = self.client.xreadgroup(GROUP, self.consumer, {keys.STREAM: start}, count=count)
+    def _claim_from(self, stream: str, count: int) -> list[Any]:
+        self._ensure_group(stream)
+        # 1. Our own unacked messages first: what we held when we were killed.
+        raw = self._read(stream, "0", count)
+        if len(raw) < count:
+            # 2. Messages a dead consumer (another host or name) left pending.
+            found: Any = self.client.xautoclaim(stream, GROUP, self.consumer, ORPHAN_IDLE_MS, "0-0", count - len(raw))
+            raw += [m for m in found[1] if m[1]]
+        if len(raw) < count:
+            raw += self._read(stream, ">", count - len(raw))
+        return raw
+
+    def _read(self, stream: str, start: str, count: int) -> list[Any]:
+        reply: Any = self.client.xreadgroup(GROUP, self.consumer, {stream: start}, count=count)
         return [m for m in reply[0][1] if m[1]] if reply else []
 
     def ack(self, items: list[QueuedEvent]) -> None:
-        if not items:
-            return
-        args: list[Any] = [GROUP, SETTLED_GUARD_TTL, keys.SETTLED_PREFIX, keys.ORG_PREFIX]
-        for item in items:
-            args += [item.msg_id, item.event.generation_id, item.event.organization_id, item.charge_nanos]
-        self._ack(keys=[keys.STREAM], args=args)
+        for s, batch in _by_shard(items).items():
+            args: list[Any] = [GROUP, SETTLED_GUARD_TTL, keys.settled_prefix(s), keys.org_prefix(s)]
+            for item in batch:
+                args += [item.msg_id, item.event.generation_id, item.event.organization_id, item.charge_nanos]
+            self._ack(keys=[keys.stream(s)], args=args)
 
     def drop(self, items: list[QueuedEvent]) -> None:
-        if not items:
-            return
-        ids = [item.msg_id for item in items]
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(keys.STREAM, GROUP, *ids)
-        pipe.xdel(keys.STREAM, *ids)
-        pipe.execute()
+        for s, batch in _by_shard(items).items():
+            ids = [item.msg_id for item in batch]
+            # One slot per shard, so MULTI works on Redis Cluster too.
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xack(keys.stream(s), GROUP, *ids)
+            pipe.xdel(keys.stream(s), *ids)
+            pipe.execute()
+
+
+def _by_shard(items: list[QueuedEvent]) -> dict[int, list[QueuedEvent]]:
+    """An event's message lives in its organization's shard stream (finish.lua put it there)."""
+    out: dict[int, list[QueuedEvent]] = {}
+    for item in items:
+        out.setdefault(keys.shard(item.event.organization_id), []).append(item)
+    return out
 
 
 class MemoryQueue:

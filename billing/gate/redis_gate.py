@@ -26,6 +26,20 @@ from common.redis import async_redis, async_script, script, sync_redis
 # A refusal re-reads the org's ledger at most this often (see admit()).
 REFUSAL_RESYNC_SECONDS = 5
 
+_periods: tuple[float, float, rules.Periods] = (0.0, 0.0, rules.Periods("", "", "", 0))
+
+
+def periods_at(at: float) -> rules.Periods:
+    """rules.Periods.at, computed once per UTC day: weeks and months also turn over at midnight."""
+    global _periods
+    start, end, found = _periods
+    if not start <= at < end:
+        found = rules.Periods.at(at)
+        end = found.day_reset_ms / 1000
+        _periods = (end - 86_400, end, found)
+    return found
+
+
 _AsyncScript = Callable[..., Awaitable[Any]]
 
 
@@ -54,19 +68,20 @@ class RedisGate:
         self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
     ) -> Admission:
         at = rules.now()
-        p = rules.Periods.at(at)
+        p = periods_at(at)
         limits = rules.Limits.current()
         hold = rules.hold_for(
             amount_nanos, is_byok=is_byok, include_byok_in_limit=key.include_byok_in_limit, limits=limits
         )
+        s = keys.shard(key.org_id)
         names = [
             keys.org(key.org_id),
-            keys.key(key.key_hash),
-            keys.usage_window(key.key_hash, p.for_reset(key.limit_reset)),
-            keys.free_minute(key.key_hash),
+            keys.key(key.org_id, key.key_hash),
+            keys.usage_window(key.org_id, key.key_hash, p.for_reset(key.limit_reset)),
+            keys.free_minute(key.org_id, key.key_hash),
             keys.free_day(key.org_id, p.day),
-            keys.RESERVATIONS,
-            keys.DEADLINES,
+            keys.reservations(s),
+            keys.deadlines(s),
         ]
         args = [
             reservation_id,
@@ -114,29 +129,30 @@ class RedisGate:
         if mask & 1:
             self.org_balance_sync(key.org_id)
         if mask & 2:
-            self._load_key(key.key_id, key.key_hash, at)
+            self._load_key(key.key_id, key.key_hash, key.org_id, at)
 
-    def _load_key(self, key_id: int, key_hash: str, at: float) -> None:
+    def _load_key(self, key_id: int, key_hash: str, org_id: int, at: float) -> None:
         usage = key_settled_usage(key_id, UsageWindows.at(datetime.fromtimestamp(at, UTC)))
-        self.key_mirror_load(key_hash, usage, at)
+        self.key_mirror_load(org_id, key_hash, usage, at)
 
-    def key_mirror_load(self, key_hash: str, usage: dict[str, int], at: float) -> None:
+    def key_mirror_load(self, org_id: int, key_hash: str, usage: dict[str, int], at: float) -> None:
         """Seed a key's usage windows once (`usage` as billing.selectors.key_settled_usage returns it)."""
         args = [usage[f"{kind}_{w}"] for w in ("all", "d", "w", "m") for kind in ("u", "b")]
-        windows = keys.usage_windows(key_hash, rules.Periods.at(at).windows)
-        self._sync_scripts["load_key"](keys=[keys.key(key_hash), *windows], args=[*args, keys.WINDOW_TTL])
+        windows = keys.usage_windows(org_id, key_hash, rules.Periods.at(at).windows)
+        self._sync_scripts["load_key"](keys=[keys.key(org_id, key_hash), *windows], args=[*args, keys.WINDOW_TTL])
 
     async def finish(self, *, reservation_id: str, key: KeyState, event: UsageEvent | None) -> int:
-        p = rules.Periods.at(event.created_at if event else rules.now())
+        p = periods_at(event.created_at if event else rules.now())
         org_id = event.organization_id if event else key.org_id
+        s = keys.shard(org_id)
         names = [
-            keys.finished(reservation_id),
+            keys.finished(org_id, reservation_id),
             keys.org(org_id),
-            *keys.usage_windows(key.key_hash, p.windows),
+            *keys.usage_windows(org_id, key.key_hash, p.windows),
             keys.byok_month(org_id, p.month),
-            keys.STREAM,
-            keys.RESERVATIONS,
-            keys.DEADLINES,
+            keys.stream(s),
+            keys.reservations(s),
+            keys.deadlines(s),
         ]
         limits = rules.Limits.current()
         terms = rules.charge_for(event, limits) if event else rules.Charge(False, 0, 0, 0, 0)
@@ -155,8 +171,8 @@ class RedisGate:
             # finish() is retried within a request's lifetime; twice the hold's TTL is ample.
             2 * limits.reservation_ttl_s,
             keys.BYOK_COUNTER_TTL,
-            keys.ORG_PREFIX,
-            keys.KEY_PREFIX,
+            keys.org_prefix(s),
+            keys.key_prefix(s),
         ]
         self.leases.untrack(reservation_id)
         charged = int(await self._script("finish")(keys=names, args=args))
@@ -165,11 +181,15 @@ class RedisGate:
         return charged
 
     async def _renew_leases(self, rids: list[str], lease_s: float) -> int:
-        """One ZADD XX: only holds still open move (a finished or expired one is not brought back)."""
+        """One ZADD XX per shard: only holds still open move (a finished or expired one is not brought
+        back, and XX adds no id to a shard it was not admitted in, so no per-hold shard is tracked)."""
         deadline = rules.now() + lease_s
         client = async_redis(self.url)
-        changed = await client.zadd(keys.DEADLINES, dict.fromkeys(rids, deadline), xx=True, ch=True)
-        return int(changed or 0)
+        members = dict.fromkeys(rids, deadline)
+        changed = await asyncio.gather(
+            *(client.zadd(keys.deadlines(s), members, xx=True, ch=True) for s in range(keys.shards()))
+        )
+        return sum(int(c or 0) for c in changed)
 
     def queue(self) -> UsageQueue:
         """The settlement side of the stream finish() appends to, as this process's consumer."""
@@ -191,12 +211,12 @@ class RedisGate:
         names = ("credits", "spent", "reserved", "unsettled", "purchased")
         return {name: int(value or 0) for name, value in zip(names, raw, strict=True)}
 
-    def key_usage(self, key_id: int, key_hash: str) -> dict[str, int]:
+    def key_usage(self, key_id: int, key_hash: str, org_id: int) -> dict[str, int]:
         at = rules.now()
-        if not self.sync.hexists(keys.key(key_hash), "ld"):
-            self._load_key(key_id, key_hash, at)
+        if not self.sync.hexists(keys.key(org_id, key_hash), "ld"):
+            self._load_key(key_id, key_hash, org_id, at)
         pipe = self.sync.pipeline(transaction=False)
-        for name in keys.usage_windows(key_hash, rules.Periods.at(at).windows):
+        for name in keys.usage_windows(org_id, key_hash, rules.Periods.at(at).windows):
             pipe.hmget(name, "u", "b")
         rows = pipe.execute()
         return rules.key_usage_dict([(int(u or 0), int(b or 0)) for u, b in rows])
@@ -206,33 +226,37 @@ class RedisGate:
 
     def usage_counters(self) -> dict[int, tuple[int, int]]:
         """{org id: (spent, unsettled)} of every organization the gate has loaded (for reconciliation)."""
-        names = [
-            n.decode() if isinstance(n, bytes) else str(n) for n in self.sync.scan_iter(f"{keys.ORG_PREFIX}*", 500)
-        ]
+        # On Redis Cluster scan_iter walks every primary.
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in self.sync.scan_iter(keys.org_pattern(), 500)]
         pipe = self.sync.pipeline(transaction=False)
         for name in names:
             pipe.hmget(name, "ld", "spent", "uns")
         out = {}
         for name, (loaded, spent, uns) in zip(names, pipe.execute(), strict=True):
             if loaded:
-                out[int(name.removeprefix(keys.ORG_PREFIX))] = (int(spent or 0), int(uns or 0))
+                out[keys.org_id_of(name)] = (int(spent or 0), int(uns or 0))
         return out
 
     def queued_charges(self) -> dict[int, int]:
-        """{org id: charges waiting in the usage stream}, read in pages (for reconciliation)."""
+        """{org id: charges waiting in the shards' usage streams}, read in pages (for reconciliation)."""
         totals: dict[int, int] = {}
-        start = "-"
-        while True:
-            page: Any = self.sync.xrange(keys.STREAM, min=start, max="+", count=1000)
-            for msg_id, fields in page:
-                item = decode(msg_id, fields)
-                org = item.event.organization_id
-                totals[org] = totals.get(org, 0) + item.charge_nanos
-            if len(page) < 1000:
-                return totals
-            last = page[-1][0].decode()
-            start = "(" + last
+        for stream in keys.streams():
+            start = "-"
+            while True:
+                page: Any = self.sync.xrange(stream, min=start, max="+", count=1000)
+                for msg_id, fields in page:
+                    item = decode(msg_id, fields)
+                    org = item.event.organization_id
+                    totals[org] = totals.get(org, 0) + item.charge_nanos
+                if len(page) < 1000:
+                    break
+                start = "(" + page[-1][0].decode()
+        return totals
 
     def expire_reservations(self, now: float | None = None, limit: int = 1000) -> int:
-        args: list[float | int | str] = [now or rules.now(), limit, keys.ORG_PREFIX, keys.KEY_PREFIX]
-        return int(self._sync_scripts["expire"](keys=[keys.DEADLINES, keys.RESERVATIONS], args=args))
+        """Release up to `limit` lapsed holds per shard; returns how many were released."""
+        expire, at, total = self._sync_scripts["expire"], now or rules.now(), 0
+        for s in range(keys.shards()):
+            args: list[float | int | str] = [at, limit, keys.org_prefix(s), keys.key_prefix(s)]
+            total += int(expire(keys=[keys.deadlines(s), keys.reservations(s)], args=args))
+        return total

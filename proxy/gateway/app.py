@@ -147,6 +147,7 @@ async def _internal_error(send: Send, skin: Skin | None = None) -> None:
 async def _lifespan(receive: Receive, send: Send) -> None:
     from common.redis import close_async_redis
     from proxy.gateway.invalidation import subscribe_forever
+    from proxy.health import get_health_store
     from proxy.transport import transport
 
     invalidations: asyncio.Task[None] | None = None
@@ -163,6 +164,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             if invalidations is not None:
                 invalidations.cancel()
             tracing.shutdown()
+            # Buffered health records are written before the Redis clients close.
+            await get_health_store().close()
             await transport.close()
             await close_async_redis()
             await send({"type": "lifespan.shutdown.complete"})

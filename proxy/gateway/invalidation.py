@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from common.invalidation import CHANNEL, notify, parse
-from common.redis import RedisError, async_redis, configured
+from common.redis import RedisError, async_pubsub, configured
 from proxy.gateway.auth import caches_clear
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ async def subscribe_forever() -> None:
         return
     while True:
         try:
-            pubsub = async_redis().pubsub(ignore_subscribe_messages=True)
+            pubsub = await async_pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 # Whatever changed while we were not listening is unknown: start from nothing.

@@ -72,20 +72,39 @@ class _Stream:
             await end_body(self._send)
 
     async def keepalive(self, aw: Awaitable[T]) -> T:
-        """Await `aw`; until content flows, send a keep-alive comment every few seconds of waiting."""
+        """Await `aw`; until content flows, send a keep-alive comment every few seconds of waiting.
+
+        `aw` runs in this task and a timer sends the comments: a fast upstream (the usual case)
+        costs one timer handle, not a task and an asyncio.wait per await."""
         if self.content_sent:
             return await aw
-        task: asyncio.Future[T] = asyncio.ensure_future(aw)
+        loop = asyncio.get_running_loop()
+        pings: list[asyncio.Task[None]] = []
+
+        timer: list[asyncio.TimerHandle] = []  # the one pending timer
+
+        def tick() -> None:
+            pings.append(loop.create_task(self._ping(pings[-1] if pings else None)))
+            timer[0] = loop.call_later(self.keepalive_s, tick)
+
+        timer.append(loop.call_later(self.keepalive_s, tick))
         try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.keepalive_s)
-                if done:
-                    return task.result()
-                await self.start(self.attempt)
-                await self.write(KEEPALIVE)
-        except asyncio.CancelledError:
-            task.cancel()
+            result = await aw
+        except BaseException:
+            timer[0].cancel()
+            for ping in pings:
+                ping.cancel()
             raise
+        timer[0].cancel()
+        for ping in pings:  # the caller writes next: every comment must be out first
+            await ping
+        return result
+
+    async def _ping(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await previous  # one comment at a time, in order
+        await self.start(self.attempt)
+        await self.write(KEEPALIVE)
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -1,8 +1,10 @@
 """Endpoint health: rolling error counts, latency, throughput and a circuit breaker, shared by every
 gateway process through Redis (an in-process store when REDIS_URL is empty).
 
-Routing reads a `HealthView` (one Redis round trip per request); the gateway calls `record()` after
-each attempt (one round trip). The rules, all configurable (see docs/routing.md):
+Routing reads a `HealthView` and the gateway calls `record()` after each attempt; the Redis store
+serves views from an in-process snapshot refreshed in the background and writes successes in
+batches, so neither is a Redis round trip on a request's path (redis_store.py says when one is).
+The rules, all configurable (see docs/routing.md):
 
 * outage: at least HEALTH_OUTAGE_MIN_ERRORS failures (5xx, timeouts, invalid responses, and 429s)
   in the last 30 s, and no fewer failures than successes. Routing deprioritizes, never excludes.
@@ -37,8 +39,9 @@ from proxy.health.base import (
     percentile,
     throughput,
 )
+from proxy.health.keys import KEY_PREFIX
 from proxy.health.memory import MemoryHealthStore
-from proxy.health.redis_store import KEY_PREFIX, RedisHealthStore
+from proxy.health.redis_store import RedisHealthStore
 
 __all__ = [
     "HEALTHY",

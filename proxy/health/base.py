@@ -61,6 +61,14 @@ class HealthConfig:
     # at least `tool_min_calls` such responses were seen (fewer say nothing about an endpoint).
     tool_window_min: int = 30
     tool_min_calls: int = 5
+    # The Redis store keeps the request path off Redis: views come from an in-process snapshot
+    # re-read every `snapshot_ms`, read directly when older than `snapshot_stale_ms` (the refresher
+    # stalled, or a test moved the clock); successes are written in one batch every `flush_ms`.
+    snapshot_ms: int = 200
+    snapshot_stale_ms: int = 1_000
+    flush_ms: int = 5
+    # An endpoint no request has asked about for this long drops out of the snapshot's reads.
+    watch_ms: int = 60_000
 
     @property
     def slots(self) -> int:
@@ -148,8 +156,12 @@ class HealthStore:
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
         raise NotImplementedError
 
+    async def flush(self) -> None:
+        """Write what is buffered and re-read what is cached (the Redis store): after it, `view()`
+        shows every record made before it. Tests use it instead of sleeping; a no-op in memory."""
+
     async def close(self) -> None:
-        """Release connections (the Redis store); the store must not be used afterwards."""
+        """Flush, then release connections (the Redis store); the store must not be used afterwards."""
 
 
 def stats_dict(

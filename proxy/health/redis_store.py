@@ -1,13 +1,30 @@
-"""The Redis store, shared by every gateway process: each view or record is one Lua script call."""
+"""The Redis store, shared by every gateway process, kept off the request path.
+
+- `view()` answers from an in-process snapshot that one background task re-reads every
+  `snapshot_ms` (one pipelined round trip for every endpoint this process routes over), so a breaker
+  another process opened is seen within one refresh. Redis is asked on the request path only for an
+  endpoint not yet in the snapshot, when the snapshot is stale, or to claim the half-open probe once
+  a circuit's cool-down is over (the claim must be atomic across processes).
+- `record()` of a success on a closed circuit is buffered and written by one background task every
+  `flush_ms` (one pipeline of EVALSHA calls). A failure, a 429, and any record for an endpoint this
+  process sees open are written at once, behind whatever is buffered, in one pipeline that also
+  re-reads the endpoint: the breaker rules see records in order, and this process's next view of
+  the endpoint already reflects the failure.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.redis import AsyncRedis, async_redis, async_script, sync_redis
+from common.redis import AsyncRedis, ResponseError, async_redis, async_script, script, sync_redis
 from proxy.health.base import (
     SLOT_MS,
     EndpointHealth,
@@ -18,14 +35,18 @@ from proxy.health.base import (
     throughput,
     tool_error_rate,
 )
+from proxy.health.keys import endpoint, record_keys
+
+logger = logging.getLogger(__name__)
 
 # The scripts live beside this module so they read as Lua (one round trip each).
 _LUA_DIR = Path(__file__).with_name("lua")
 _RECORD_LUA = (_LUA_DIR / "record.lua").read_text()
 _VIEW_LUA = (_LUA_DIR / "view.lua").read_text()
 
-KEY_PREFIX = "health:ep:"
 _KEY_TTL_MS = 2 * 86_400_000  # an endpoint nobody calls for two days forgets its history
+
+_Record = tuple[list[str], list[Any]]  # record.lua's KEYS and ARGV
 
 
 def _opt_float(raw: bytes | str) -> float | None:
@@ -42,11 +63,31 @@ def _sample(now_ms: int, latency: float | None, ttft: float | None, tps: float |
 class _Script(Protocol):
     """A Lua script registered on an async client (common.redis.async_script)."""
 
-    async def __call__(self, keys: Sequence[str] | None = None, args: Sequence[Any] | None = None) -> Any: ...
+    sha: str
+
+    async def __call__(
+        self, keys: Sequence[str] | None = None, args: Sequence[Any] | None = None, client: Any = None
+    ) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry:
+    """One endpoint in the snapshot: its health, and until when that holds without asking Redis."""
+
+    health: EndpointHealth
+    until_ms: float = 0.0  # open circuit: when the cool-down (or another caller's probe) ends; 0 = closed
+
+    def at(self, now_ms: float) -> EndpointHealth:
+        if not self.until_ms:
+            return self.health
+        return dataclasses.replace(self.health, retry_after_s=max(self.until_ms - now_ms, 0.0) / 1000)
+
+
+_UNKNOWN = _Entry(EndpointHealth())  # sentinel: never read (distinct from None, read and empty)
 
 
 class RedisHealthStore(HealthStore):
-    """Health in Redis: every process sees the same state; each call is one script (one round trip).
+    """Health in Redis: every process sees the same state (within one snapshot refresh).
 
     Clients come from common.redis (the process's shared pools); `url` is REDIS_URL unless a test or
     benchmark points the store elsewhere.
@@ -62,6 +103,15 @@ class RedisHealthStore(HealthStore):
         self.url = url
         self._client: AsyncRedis | None = None
         self._bound: tuple[_Script, _Script] | None = None
+        self._loaded: AsyncRedis | None = None  # the client both scripts were loaded through
+        self._snapshot: dict[int, _Entry | None] = {}  # None: read, no history
+        self._snapshot_ms = float("-inf")  # when the last full refresh read Redis (store clock)
+        self._watched: dict[int, float] = {}  # endpoint -> last view (store clock, ms)
+        self._touched: dict[int, int] = {}  # endpoint -> local updates, so a refresh in flight never undoes one
+        self._pending: deque[_Record] = deque()  # thread-safe appends and pops: stats() drains from views
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def _scripts(self) -> tuple[_Script, _Script]:
         """The scripts on the running event loop's client: asyncio connections cannot cross loops,
@@ -78,42 +128,171 @@ class RedisHealthStore(HealthStore):
         # shifts the windows by the skew.
         return int(self.clock() * 1000)
 
+    def _view_args(self, now_ms: int, *, claim: bool) -> list[Any]:
+        cfg = self.config
+        return [
+            now_ms,
+            cfg.slots,
+            SLOT_MS,
+            cfg.outage_window_s * 1000 // SLOT_MS,
+            cfg.outage_min_errors,
+            int(cfg.cb_probe_ttl_s * 1000),
+            cfg.tool_window_min,
+            cfg.tool_min_calls,
+            "1" if claim else "0",
+        ]
+
+    # --- background tasks (one pair per event loop) -----------------------------------------------
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        # A new loop (tests run several in turn): the old loop's tasks died with it.
+        self._loop, self._wake = loop, asyncio.Event()
+        self._tasks = [
+            loop.create_task(self._flush_forever(), name="health-flush"),
+            loop.create_task(self._refresh_forever(), name="health-snapshot"),
+        ]
+
+    async def _flush_forever(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            await asyncio.sleep(self.config.flush_ms / 1000)
+            try:
+                await self._write([])
+            except Exception:  # Redis away: drop this batch (health is advisory), keep serving
+                logger.warning("health records could not be written", exc_info=True)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.snapshot_ms / 1000)
+            try:
+                await self._refresh()
+            except Exception:  # the request path reads Redis itself once the snapshot is stale
+                logger.warning("health snapshot refresh failed", exc_info=True)
+
+    def _drain(self) -> list[_Record]:
+        out: list[_Record] = []
+        with contextlib.suppress(IndexError):
+            while True:
+                out.append(self._pending.popleft())
+        return out
+
+    async def _write(self, reads: list[int], record: _Record | None = None, *, claim: bool = False) -> list[Any]:
+        """One round trip: the buffered records, then `record`, then a view of `reads`; returns the views."""
+        batch = self._drain()
+        if record is not None:
+            batch.append(record)
+        if not batch and not reads:
+            return []
+        view_script, record_script = self._scripts()
+        client = self._client
+        assert client is not None
+        # One call per endpoint: each touches only its own keys (one hash slot on a cluster).
+        view_args = self._view_args(self._now_ms(), claim=claim)
+        calls = [(record_script, keys, args) for keys, args in batch]
+        calls += [(view_script, [endpoint(eid)], view_args) for eid in reads]
+        direct = isinstance(client, AsyncRedis)  # a single server (cluster pipelines queue EVAL instead)
+        if direct and self._loaded is not client:
+            for source in (_VIEW_LUA, _RECORD_LUA):  # once per client, so a batch never meets NOSCRIPT halfway
+                await client.script_load(source)
+            self._loaded = client
+        for retry in (False, True):
+            pipe = client.pipeline(transaction=False)
+            for called, keys, args in calls:
+                if direct:
+                    # Queued as bare EVALSHA: a pipeline holding scripts would first ask SCRIPT EXISTS,
+                    # one more round trip per batch. A NOSCRIPT (Redis restarted) reloads and retries.
+                    pipe.evalsha(called.sha, len(keys), *keys, *args)
+                else:
+                    await called(keys=keys, args=args, client=pipe)
+            try:
+                results = await pipe.execute()
+            except ResponseError as exc:
+                if retry or not direct or type(exc).__name__ != "NoScriptError":
+                    raise
+                for source in (_VIEW_LUA, _RECORD_LUA):
+                    await client.script_load(source)
+                continue
+            return [rows[0] for rows in results[len(batch) :]]
+        raise AssertionError("unreachable")
+
+    async def _refresh(self) -> None:
+        now = self._now_ms()
+        cutoff = now - self.config.watch_ms
+        for eid in [e for e, seen in self._watched.items() if seen < cutoff]:
+            del self._watched[eid]
+        ids = list(self._watched)
+        touched = dict(self._touched)
+        rows = await self._write(ids)
+        snapshot: dict[int, _Entry | None] = {}
+        for eid, row in zip(ids, rows, strict=True):
+            if self._touched.get(eid) != touched.get(eid):
+                snapshot[eid] = self._snapshot.get(eid)  # updated locally while this read was out
+            else:
+                snapshot[eid] = self._entry(row, now)[1]
+        self._snapshot, self._snapshot_ms = snapshot, now
+
+    def _entry(self, row: Sequence[Any], now_ms: int) -> tuple[EndpointHealth | None, _Entry | None]:
+        """(what this caller sees, what the snapshot keeps) from one view.lua row."""
+        if not row:
+            return None, None
+        outage, state, retry, lat, ttft, tps, tools = (v.decode() if isinstance(v, bytes) else v for v in row)
+        retry_ms = _opt_float(retry)
+        health = EndpointHealth(
+            recent_outage=outage == "1",
+            circuit_open=state in ("open", "cooled"),
+            half_open_probe=state == "probe",
+            latency_p50_ms=_opt_float(lat),
+            ttft_p50_ms=_opt_float(ttft),
+            throughput_p50=_opt_float(tps),
+            retry_after_s=retry_ms / 1000 if retry_ms is not None else None,
+            tool_error_rate=_opt_float(tools),
+        )
+        if state == "open":
+            return health, _Entry(health, now_ms + (retry_ms or 0.0))
+        if state == "cooled":  # the next view claims the probe (or learns who has it)
+            return health, _Entry(health, float(now_ms))
+        if state == "probe":  # this caller holds it; everyone else here skips it while it is out
+            ttl = self.config.cb_probe_ttl_s * 1000
+            kept = dataclasses.replace(health, circuit_open=True, half_open_probe=False, retry_after_s=ttl / 1000)
+            return health, _Entry(kept, now_ms + ttl)
+        return health, _Entry(health)
+
+    # --- the interface ------------------------------------------------------------------------------
+
     async def view(self, endpoint_ids: Iterable[int]) -> HealthView:
         ids = list(dict.fromkeys(endpoint_ids))
         if not ids:
             return HealthView({})
-        cfg = self.config
-        view_script, _ = self._scripts()
-        rows = await view_script(
-            keys=[f"{KEY_PREFIX}{eid}" for eid in ids],
-            args=[
-                self._now_ms(),
-                cfg.slots,
-                SLOT_MS,
-                cfg.outage_window_s * 1000 // SLOT_MS,
-                cfg.outage_min_errors,
-                int(cfg.cb_probe_ttl_s * 1000),
-                cfg.tool_window_min,
-                cfg.tool_min_calls,
-            ],
-        )
+        self._start()
+        now = self._now_ms()
+        fresh = now - self._snapshot_ms <= self.config.snapshot_stale_ms
+        snapshot, watched = self._snapshot, self._watched
         by_endpoint: dict[int, EndpointHealth] = {}
-        for eid, row in zip(ids, rows, strict=True):
-            if not row:
-                continue
-            outage, state, retry, lat, ttft, tps, tools = (v.decode() if isinstance(v, bytes) else v for v in row)
-            retry_ms = _opt_float(retry)
-            by_endpoint[eid] = EndpointHealth(
-                recent_outage=outage == "1",
-                circuit_open=state == "open",
-                half_open_probe=state == "probe",
-                latency_p50_ms=_opt_float(lat),
-                ttft_p50_ms=_opt_float(ttft),
-                throughput_p50=_opt_float(tps),
-                retry_after_s=retry_ms / 1000 if retry_ms is not None else None,
-                tool_error_rate=_opt_float(tools),
-            )
+        ask: list[int] = []
+        for eid in ids:
+            watched[eid] = now
+            entry = snapshot.get(eid, _UNKNOWN) if fresh else _UNKNOWN
+            if entry is _UNKNOWN or (entry is not None and entry.until_ms and now >= entry.until_ms):
+                ask.append(eid)
+            elif entry is not None:
+                by_endpoint[eid] = entry.at(now)
+        if ask:
+            for eid, row in zip(ask, await self._write(ask, claim=True), strict=True):
+                health, entry = self._entry(row, now)
+                self._update(eid, entry)
+                if health is not None:
+                    by_endpoint[eid] = health
         return HealthView(by_endpoint)
+
+    def _update(self, eid: int, entry: _Entry | None) -> None:
+        self._snapshot[eid] = entry
+        self._touched[eid] = self._touched.get(eid, 0) + 1
 
     async def record(
         self,
@@ -131,12 +310,10 @@ class RedisHealthStore(HealthStore):
         cfg = self.config
         now_ms = self._now_ms()
         kind = "rl" if rate_limited else ("ok" if ok else "err")
-        key = f"{KEY_PREFIX}{endpoint_id}"
         sample = _sample(now_ms, latency_ms, ttft_ms, throughput(tokens, duration_ms, ttft_ms)) if ok else ""
-        _, record_script = self._scripts()
-        await record_script(
-            keys=[key, f"{key}:mok", f"{key}:merr", f"{key}:s", f"{key}:fo"],
-            args=[
+        item: _Record = (
+            record_keys(endpoint_id),
+            [
                 now_ms,
                 kind,
                 sample,
@@ -157,21 +334,47 @@ class RedisHealthStore(HealthStore):
                 cfg.tool_window_min,
             ],
         )
+        self._start()
+        entry = self._snapshot.get(endpoint_id)
+        if kind == "ok" and (entry is None or not entry.health.circuit_open):
+            self._pending.append(item)
+            if len(self._pending) == 1 and self._wake is not None:
+                self._wake.set()
+            return
+        # A failure (it may open the breaker) or the probe's answer: written now, and read back.
+        (row,) = await self._write([endpoint_id], item)
+        self._update(endpoint_id, self._entry(row, now_ms)[1])
+
+    async def flush(self) -> None:
+        await self._refresh()
 
     async def close(self) -> None:
-        # The clients are the process's shared ones (common.redis closes them at shutdown): only
-        # forget the scripts bound to them.
-        self._client = self._bound = None
+        # The clients are the process's shared ones (common.redis closes them at shutdown): write
+        # what is buffered, stop this loop's tasks and forget the scripts bound to the clients.
+        with contextlib.suppress(RuntimeError):
+            if self._loop is asyncio.get_running_loop():
+                await self._write([])
+        for task in self._tasks:
+            task.cancel()
+        self._tasks, self._loop, self._wake = [], None, None
+        self._client = self._bound = self._loaded = None
 
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:
-        pipe = sync_redis(self.url).pipeline(transaction=False)
+        client = sync_redis(self.url)
+        pipe = client.pipeline(transaction=False)
+        # Buffered successes first, so the page shows every answer this process has served.
+        pending = self._drain()
+        if pending:
+            record_script = script(_RECORD_LUA, client)
+            for keys, args in pending:
+                record_script(keys=keys, args=args, client=pipe)
         for eid in endpoint_ids:
-            key = f"{KEY_PREFIX}{eid}"
+            key = endpoint(eid)
             pipe.hgetall(f"{key}:mok")
             pipe.hgetall(f"{key}:merr")
             pipe.lrange(f"{key}:s", 0, -1)
             pipe.hgetall(key)
-        results = pipe.execute()
+        results = pipe.execute()[len(pending) :]
         now_ms = self._now_ms()
         out: dict[int, dict[str, Any]] = {}
         for n, eid in enumerate(endpoint_ids):

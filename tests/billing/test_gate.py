@@ -49,7 +49,7 @@ def test_it_releases_the_hold_and_charges_the_actual_cost(gate: Any, triad: Tria
     assert ev.cost_nanos == 123_456_789
     view = gate.org_credit_view(triad.org.pk)
     assert view == {"credits": USD, "spent": 123_456_789, "reserved": 0, "unsettled": 123_456_789, "purchased": 0}
-    usage = gate.key_usage(key.key_id, key.key_hash)
+    usage = gate.key_usage(key.key_id, key.key_hash, key.org_id)
     assert usage["total"] == usage["daily"] == usage["weekly"] == usage["monthly"] == 123_456_789
     assert usage["byok_total"] == 0
 
@@ -107,7 +107,7 @@ def test_it_charges_the_byok_fee_after_the_monthly_free_requests(gate: Any, tria
         assert admit(gate, key, 1_000_001, rid=rid, is_byok=True).ok
         charges.append(run(gate.finish, reservation_id=rid, key=key, event=event(key, 1_000_001, is_byok=True)))
     assert charges == [0, 50_001]  # 5% of 1,000,001 nanos, ceiled
-    usage = gate.key_usage(key.key_id, key.key_hash)
+    usage = gate.key_usage(key.key_id, key.key_hash, key.org_id)
     assert (usage["total"], usage["byok_total"]) == (50_001, 2_000_002)
 
 
@@ -134,7 +134,7 @@ def test_it_counts_free_byok_requests_per_organization_across_its_keys(gate: Any
         assert admit(gate, key, 2_000_000, rid=f"b{i}", is_byok=True).ok
         charges.append(run(gate.finish, reservation_id=f"b{i}", key=key, event=event(key, 2_000_000, is_byok=True)))
     assert charges == [0, 0, 100_000]
-    assert gate.key_usage(second.key_id, second.key_hash)["byok_total"] == 2_000_000
+    assert gate.key_usage(second.key_id, second.key_hash, second.org_id)["byok_total"] == 2_000_000
 
 
 def test_it_refuses_even_free_models_on_a_negative_balance(gate: Any, triad: Triad, api_key: IssuedKey) -> None:
@@ -215,7 +215,7 @@ def test_it_reloads_a_lost_mirror_from_the_ledger(triad: Triad, api_key: IssuedK
     assert settle_pending(usage_queue()) == 1
     gate.sync.flushdb()  # Redis restarted without persistence
     assert gate.org_credit_view(triad.org.pk)["spent"] == 300_000_000
-    assert gate.key_usage(key.key_id, key.key_hash)["total"] == 300_000_000
+    assert gate.key_usage(key.key_id, key.key_hash, key.org_id)["total"] == 300_000_000
     assert admit(gate, key, 800_000_000).code == "insufficient_credits"
     assert admit(gate, key, 700_000_000).ok
 
@@ -268,7 +268,7 @@ def test_the_lua_scripts_spell_no_key_name() -> None:
 def test_it_follows_a_renamed_key_prefix_through_release_and_ack(
     triad: Triad, api_key: IssuedKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in [("ORG_PREFIX", "t:o:"), ("KEY_PREFIX", "t:k:"), ("SETTLED_PREFIX", "t:s:")]:
+    for name, value in [("ORG_PREFIX", "to:"), ("KEY_PREFIX", "tk:"), ("SETTLED_PREFIX", "ts:")]:
         monkeypatch.setattr(keys, name, value)
     gate = RedisGate(settings.REDIS_URL)
     credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
@@ -284,5 +284,6 @@ def test_it_follows_a_renamed_key_prefix_through_release_and_ack(
         "unsettled": 0,
         "purchased": 0,
     }
-    assert gate.sync.exists(f"t:k:{key.key_hash}", f"t:s:{gen_id}") == 2
-    assert gate.sync.keys("gate:o:*") == gate.sync.keys("gate:k:*") == gate.sync.keys("gate:s:*") == []
+    shard = keys.shard(triad.org.pk)
+    assert gate.sync.exists(f"gate:{{s{shard}}}:tk:{key.key_hash}", f"gate:{{s{shard}}}:ts:{gen_id}") == 2
+    assert gate.sync.keys("gate:*:o:*") == gate.sync.keys("gate:*:k:*") == gate.sync.keys("gate:*:s:*") == []

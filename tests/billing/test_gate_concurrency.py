@@ -77,7 +77,7 @@ def test_it_never_spends_more_than_the_credit_across_processes(
     key = key_state(api_key)
     warm = RedisGate(settings.REDIS_URL)
     warm.org_balance_sync(triad.org.pk)  # children never touch the database
-    warm.key_usage(key.key_id, key.key_hash)
+    warm.key_usage(key.key_id, key.key_hash, key.org_id)
 
     start_at = time.time() + 1.0
     ctx = multiprocessing.get_context("fork")
@@ -109,7 +109,7 @@ def test_it_holds_a_key_limit_across_processes(triad: Triad, api_key: IssuedKey)
     key = dataclasses.replace(key_state(api_key), limit_nanos=5 * WORST_CASE, limit_reset="monthly")
     warm = RedisGate(settings.REDIS_URL)
     warm.org_balance_sync(triad.org.pk)
-    warm.key_usage(key.key_id, key.key_hash)
+    warm.key_usage(key.key_id, key.key_hash, key.org_id)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(PROCESSES) as pool:
         per_process = pool.map(_gateway_process, [(key, 25, time.time() + 1.0, True)] * PROCESSES)

@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from billing.gate import RedisGate
+from billing.gate import RedisGate, keys
 from billing.ledger import org_balance_nanos
 from billing.models import Generation
 from billing.pricing import worst_case_nanos
@@ -89,7 +89,8 @@ def test_it_never_overspends_under_200_concurrent_streams_across_gateway_process
     gate = RedisGate(settings.REDIS_URL)
     for _ in range(50):
         settle_pending()
-        if gate.sync.xlen("gate:q") == 0 and Generation.objects.filter(organization=org).count() == len(admitted):
+        queued = sum(gate.sync.xlen(s) for s in keys.streams())
+        if queued == 0 and Generation.objects.filter(organization=org).count() == len(admitted):
             break
     view = gate.org_credit_view(org.pk)
     assert view["spent"] <= credit  # overspend 0

@@ -45,7 +45,7 @@ def test_the_charge_is_capped_at_the_hold_and_the_rest_is_a_platform_loss(
     ev = event(key, 240_000)  # the upstream ignored max_tokens: 24x the hold
     assert run(gate.finish, reservation_id="r1", key=key, event=ev) == 10_000
     assert gate.org_credit_view(triad.org.pk)["spent"] == 10_000
-    assert gate.key_usage(key.key_id, key.key_hash)["total"] == 10_000
+    assert gate.key_usage(key.key_id, key.key_hash, key.org_id)["total"] == 10_000
     assert settle_pending(gate.queue()) == 1
     gen = Generation.objects.get(generation_id=ev.generation_id)
     assert (gen.cost_nanos, gen.list_cost_nanos) == (10_000, 240_000)
@@ -63,7 +63,7 @@ def test_a_key_limit_holds_even_when_every_upstream_overruns(gate: Any, triad: T
     for i in range(5):
         if admit(gate, key, 10_000, rid=f"k{i}").ok:
             run(gate.finish, reservation_id=f"k{i}", key=key, event=event(key, 50_000))
-    assert gate.key_usage(key.key_id, key.key_hash)["total"] == 30_000
+    assert gate.key_usage(key.key_id, key.key_hash, key.org_id)["total"] == 30_000
 
 
 def test_a_charge_within_the_hold_is_not_touched(gate: Any, triad: Triad, api_key: IssuedKey) -> None:

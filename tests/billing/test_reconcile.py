@@ -45,7 +45,7 @@ def test_settled_and_queued_usage_reconciles(funded: Triad, api_key: IssuedKey) 
 def test_a_deleted_usage_stream_is_reported_as_lost_usage(funded: Triad, api_key: IssuedKey) -> None:
     gate = RedisGate(settings.REDIS_URL)
     finished(gate, api_key, [1_000, 2_000, 4_000])
-    gate.sync.delete(keys.STREAM)
+    gate.sync.delete(*keys.streams())
     [gap] = usage_reconcile(gate, recheck_s=0)
     assert (gap.organization_id, gap.unsettled, gap.queued) == (funded.org.pk, 7_000, 0)
     assert "7000 charged by the gate is neither queued nor dead-lettered" in gap.describe()
@@ -89,7 +89,7 @@ def test_the_periodic_task_alarms_on_lost_usage(
     monkeypatch.setattr(settlement, "get_gate", lambda: gate)
     finished(gate, api_key, [5_000])
     assert tasks.usage_reconcile_task() == {"gaps": 0, "dead_lettered": 0}
-    gate.sync.delete(keys.STREAM)
+    gate.sync.delete(*keys.streams())
     monkeypatch.setattr(settlement.time, "sleep", lambda s: None)
     with caplog.at_level("ERROR", logger="billing.reconcile"):
         assert tasks.usage_reconcile_task() == {"gaps": 1, "dead_lettered": 0}
@@ -102,7 +102,7 @@ def test_each_run_is_kept_for_the_admin_with_what_disagreed(
     gate = RedisGate(settings.REDIS_URL)
     finished(gate, api_key, [1_000])
     assert reconciliation_run_record(gate, recheck_s=0).agreed
-    gate.sync.delete(keys.STREAM)
+    gate.sync.delete(*keys.streams())
     run = reconciliation_run_record(gate, recheck_s=0)
     assert not run.agreed
     [gap] = run.gaps

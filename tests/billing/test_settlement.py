@@ -58,7 +58,7 @@ def test_it_charges_once_when_a_worker_dies_between_commit_and_ack(funded: Triad
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).count() == 2
     assert org_balance_nanos(funded.org) == USD - 12_000
     assert gate.org_credit_view(funded.org.pk)["unsettled"] == 0
-    assert gate.sync.xlen(keys.STREAM) == 0
+    assert sum(gate.sync.xlen(s) for s in keys.streams()) == 0
 
 
 def test_it_takes_over_the_batch_of_a_dead_consumer(
@@ -137,7 +137,8 @@ def test_the_redis_gate_hands_out_its_stream_as_the_configured_consumer(
     gate = RedisGate(settings.REDIS_URL)
     finished(gate, api_key, [1_000])
     assert len(gate.queue().claim(10)) == 1
-    assert [c["name"] for c in gate.sync.xinfo_consumers(keys.STREAM, queue.GROUP)] == [b"worker-7"]
+    stream = keys.stream(keys.shard(funded.org.pk))
+    assert [c["name"] for c in gate.sync.xinfo_consumers(stream, queue.GROUP)] == [b"worker-7"]
 
 
 def test_it_records_when_a_key_was_last_used_and_never_moves_it_back(funded: Triad, api_key: IssuedKey) -> None:

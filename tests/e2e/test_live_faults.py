@@ -157,10 +157,10 @@ def test_a_deleted_usage_stream_is_reported_by_reconciliation(
         assert post(gw, world.key.key).status_code == 200
     client = redis.Redis.from_url(settings.REDIS_URL)
     deadline = time.monotonic() + 10
-    while client.xlen(keys.STREAM) < served and time.monotonic() < deadline:
+    while sum(client.xlen(s) for s in keys.streams()) < served and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert client.xlen(keys.STREAM) == served
-    assert client.delete(keys.STREAM) == 1  # lost before settlement (a failover without AOF, a bad FLUSH)
+    assert sum(client.xlen(s) for s in keys.streams()) == served
+    assert client.delete(*keys.streams()) == 1  # lost before settlement (a failover without AOF, a bad FLUSH)
 
     gaps = usage_reconcile(recheck_s=0.2)
     assert [(g.organization_id, g.unsettled, g.queued, g.dead_lettered) for g in gaps] == [
@@ -207,7 +207,7 @@ def test_redis_memory_per_settled_request_is_bounded(
                 assert res.status_code == 200
 
     def settled_state() -> tuple[int, int, int]:
-        while client.xlen(keys.STREAM):
+        while sum(client.xlen(s) for s in keys.streams()):
             settle_usage()
         live.append(_gate_bytes(client))  # before the per-request markers expire
         time.sleep(transient)

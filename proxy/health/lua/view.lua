@@ -27,6 +27,10 @@ for n, st in ipairs(KEYS) do
       if now < o then
         state = 'open'
         retry = tostring(o - now)
+      elseif p <= now and ARGV[9] == '0' then
+        -- A background snapshot read (ARGV[9] '0') only reports the cool-down is over; the probe
+        -- is claimed by the request that would use it.
+        state = 'cooled'
       elseif p <= now then
         redis.call('HSET', st, 'p', now + tonumber(ARGV[6]))
         state = 'probe'

@@ -88,7 +88,8 @@ def test_concurrent_requests_never_overspend_when_the_provider_counts_more(
     assert org_balance_nanos(org) >= 0
     view = org_credit_view(org.pk)
     assert view["credits"] - view["spent"] >= 0 and view["reserved"] == 0
-    assert key_usage_nanos(limited.api_key.pk, limited.api_key.hash)["total"] <= 10 * hold
+    k = limited.api_key
+    assert key_usage_nanos(k.pk, k.hash, k.organization_id)["total"] <= 10 * hold
     assert conf.REDIS_URL
     call_command("ledger_verify")
 
