@@ -331,10 +331,27 @@ GATEWAY_KEEPALIVE_SECONDS = float(env_str("GATEWAY_KEEPALIVE_SECONDS", "2.0"))
 # Output tokens a credit hold assumes when neither the request (max_tokens) nor the endpoint
 # (max_completion_tokens) limits the answer.
 GATEWAY_HOLD_MAX_OUTPUT_TOKENS = env_int("GATEWAY_HOLD_MAX_OUTPUT_TOKENS", 32_768)
+# The largest PDF the file-parser plugin extracts text from (decoded bytes); bigger ones are a 413.
+FILE_PARSER_MAX_BYTES = env_int("FILE_PARSER_MAX_BYTES", 8 * 1024 * 1024)
+# Sticky routing (proxy/routing/sticky.py): how long a conversation stays on the endpoint that last
+# answered it after its latest success, and how many conversations each process remembers.
+STICKY_ROUTING_TTL_SECONDS = env_int("STICKY_ROUTING_TTL_SECONDS", 300)
+STICKY_ROUTING_MAX_ENTRIES = env_int("STICKY_ROUTING_MAX_ENTRIES", 50_000)
 # A fixed `openrouter/auto` ranking, best first; empty: the scored policy (quality, price, latency; docs/routing.md).
 AUTO_ROUTER_MODELS = env_list("AUTO_ROUTER_MODELS", "")
 # Models `openrouter/auto` and `openrouter/free` try (primary + fallbacks).
 AUTO_ROUTER_FALLBACKS = env_int("AUTO_ROUTER_FALLBACKS", 3)
+# The web search plugin (`plugins: [{"id": "web"}]`, `:online`; proxy/plugins/web): engines are
+# enabled by their settings; the default engine is used when a request names none.
+WEB_SEARCH_SEARXNG_URL = env_str("WEB_SEARCH_SEARXNG_URL")
+WEB_SEARCH_TAVILY_API_KEY = env_str("WEB_SEARCH_TAVILY_API_KEY")
+WEB_SEARCH_TAVILY_URL = env_str("WEB_SEARCH_TAVILY_URL", "https://api.tavily.com")
+WEB_SEARCH_DEFAULT_ENGINE = env_str("WEB_SEARCH_DEFAULT_ENGINE")  # empty: tavily if keyed, else searxng
+WEB_SEARCH_TIMEOUT_SECONDS = float(env_str("WEB_SEARCH_TIMEOUT_SECONDS", "10"))
+# Priced as OpenRouter prices Exa: per search, the first results included, then per result (nanos).
+WEB_SEARCH_PRICE_NANOS = env_int("WEB_SEARCH_PRICE_NANOS", 7_000_000)
+WEB_SEARCH_RESULT_PRICE_NANOS = env_int("WEB_SEARCH_RESULT_PRICE_NANOS", 1_000_000)
+WEB_SEARCH_INCLUDED_RESULTS = env_int("WEB_SEARCH_INCLUDED_RESULTS", 10)
 # Endpoint health and circuit breaker (docs/routing.md): what opens a circuit, for how long.
 HEALTH_CB_FAILURES = env_int("HEALTH_CB_FAILURES", 5)
 HEALTH_CB_ERROR_RATE = float(env_str("HEALTH_CB_ERROR_RATE", "0.5"))

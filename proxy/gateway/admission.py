@@ -1,8 +1,8 @@
 """Admission: everything before the first upstream byte. Authenticate, parse, route, reserve -> `Call`.
 
 Nothing here writes to the database. The only I/O is the key/org cache (a database read on a miss
-only) and two Redis round trips: the health of exactly the endpoints routing resolved, and the
-credit admission that holds the worst case of every attempt.
+only) and one Redis round trip, the credit admission that holds the worst case of every attempt:
+endpoint health comes from the health store's in-process snapshot (proxy/health/redis_store.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from proxy.gateway.catalog import get_catalog
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.http import Receive, Scope, header, read_body
 from proxy.gateway.policy import enforce_plan, enforce_request, explain
+from proxy.gateway.settle import release
 from proxy.gateway.shape import new_generation_id
 from proxy.gateway.validate import ParsedRequest, parse_json, parse_request
 from proxy.health import get_health_store
+from proxy.plugins.web import WebSearchError, hold_nanos, prompt_bound_tokens, web_search_apply
 from proxy.routing import RoutePlan, RouteRequest, RoutingError, parse_provider_prefs, plan, prefs_with_route, resolve
 from proxy.routing.auto import ROUTERS, code_in_prompt
 from proxy.skins.base import Skin, SkinRequestError
@@ -49,6 +51,7 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool, skin: Skin | No
     key = await authenticate(authorization(scope, skin))
     raw = await read_body(receive, settings.MAX_REQUEST_BYTES)
     req = parse_skin_request(raw, skin) if skin is not None else parse_request(raw, legacy_completion=legacy)
+    req.session_id = req.session_id or header(scope, b"x-session-id")[:256]  # sticky routing; the body wins
     org, catalog = await org_context(key.state.org_id), await get_catalog()
     prompt_tokens = prompt_estimate(req)
     routed = await _route(req, org, catalog, prompt_tokens, key.allowed_models)
@@ -68,7 +71,21 @@ async def admit(scope: Scope, receive: Receive, *, legacy: bool, skin: Skin | No
         skin=skin,
     )
     await _reserve(call)
+    await _web_search(call)
     return call
+
+
+async def _web_search(call: Call) -> None:
+    """The web plugin's search, once per request, after the hold: an engine failure releases the
+    hold (no credit moves) and answers 502."""
+    options = call.req.web
+    if options is None:
+        return
+    try:
+        call.web = await web_search_apply(call.req.body, options)
+    except WebSearchError as exc:
+        await release(call)
+        raise GatewayError(exc.status, exc.message, {"error_type": "web_search_failed"}) from exc
 
 
 def authorization(scope: Scope, skin: Skin | None) -> str:
@@ -107,7 +124,7 @@ def prompt_estimate(req: ParsedRequest) -> int:
 async def _route(
     req: ParsedRequest, org: OrgContext, catalog: CatalogSnapshot, prompt_tokens: int, key_models: tuple[str, ...]
 ) -> RoutePlan:
-    """Resolve, read the health of exactly the resolved endpoints (one round trip), then order.
+    """Resolve, look up the health of exactly the resolved endpoints (in process), then order.
 
     The organization's data policy and the key's model restriction (gateway/policy.py) apply to
     every request: merged into the preferences as the stricter of the two, and checked on the plan.
@@ -191,8 +208,12 @@ def output_bound(call: Call, candidate: Candidate) -> int:
 async def _reserve(call: Call) -> None:
     """Hold the worst case of every attempt we might make, so failover can never overspend."""
     bound = prompt_tokens_bound(call.req.body)
-    amount = max(worst_case(call, a.candidate, bound) for a in call.attempts)
-    is_free = all(a.candidate.variant == "free" for a in call.attempts)
+    web = call.req.web
+    if web is not None:  # the search results are injected after the hold: hold for their longest
+        bound += prompt_bound_tokens(web.max_results, web.search_prompt)
+    amount = max(worst_case(call, a.candidate, bound) for a in call.attempts) + hold_nanos(web)
+    # Web search is charged even on free models, so such a request is held like a paid one.
+    is_free = web is None and all(a.candidate.variant == "free" for a in call.attempts)
     admission = await get_gate().admit(
         reservation_id=call.generation_id,
         key=call.key_state,

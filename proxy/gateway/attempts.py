@@ -22,9 +22,11 @@ from proxy.gateway.call import Call
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.upstream import UpstreamFailure, failure_status, retryable, upstream_error
 from proxy.health import get_health_store
+from proxy.plugins.file_parser import FileParserError
 from proxy.plugins.tool_calls import tool_calls_ok as judge_tool_calls
 from proxy.providers.base import ProviderError
 from proxy.routing import Attempt
+from proxy.routing.sticky import conversation_key, sticky_applies, sticky_first, sticky_table
 from proxy.transport import TransportError
 
 
@@ -73,14 +75,23 @@ async def run_attempts(
 
     `run` raises ProviderError or TransportError for a failed attempt; anything else propagates.
     """
+    sticky = _sticky_key(call)
+    if sticky is not None:  # the conversation's last endpoint first (proxy/routing/sticky.py)
+        call.attempts = sticky_first(call.attempts, sticky_table().get(sticky))
     for index, attempt in enumerate(call.attempts):
         current = Try(call, attempt)
         candidate = attempt.candidate
+        try:
+            await _files_for(call, attempt)
+        except FileParserError as exc:  # a PDF we cannot read: the client's error, not the provider's
+            return Failed(attempt, GatewayError(exc.status, exc.message))
         try:
             with tracing.attempt_span(candidate.provider_name, attempt.model_slug, candidate.upstream_model):
                 delivered = await run(current)
         except (ProviderError, TransportError) as exc:
             await _failed(current, exc)
+            if sticky is not None:
+                sticky_table().unpin(sticky, candidate.endpoint_id)
             if retryable(exc) and index + 1 < len(call.attempts) and may_fail_over():
                 continue
             return Failed(attempt, upstream_error(exc, attempt.candidate))
@@ -94,8 +105,29 @@ async def run_attempts(
             tokens=delivered.completion_tokens,
             tool_calls_ok=judge_tool_calls(call.req.body.get("tools"), delivered.tool_calls),
         )
+        if sticky is not None:
+            sticky_table().pin(sticky, candidate.endpoint_id)
         return None
     raise AssertionError("a call is admitted only with at least one attempt")
+
+
+def _sticky_key(call: Call) -> str | None:
+    req = call.req
+    if len(call.attempts) < 2 or not sticky_applies(req.provider, req.models, req.route):
+        return None
+    session = req.session_id or str(req.body.get("prompt_cache_key") or "")
+    return conversation_key(call.key.state.key_id, req.models[0], session, req.body["messages"])
+
+
+async def _files_for(call: Call, attempt: Attempt) -> None:
+    """The file-parser plugin: this attempt's messages carry the PDF, or its text for a model that cannot read PDFs."""
+    files = call.req.files
+    if files is None:
+        return
+    info = call.catalog.get(attempt.candidate.model_slug)
+    native = files.native_for(info.input_modalities if info is not None else ())
+    messages = await files.messages_for(native=native, max_bytes=settings.FILE_PARSER_MAX_BYTES)
+    call.req.body = {**call.req.body, "messages": messages}
 
 
 async def _failed(current: Try, exc: UpstreamFailure) -> None:

@@ -11,6 +11,7 @@ from proxy.catalog.snapshot import CatalogSnapshot
 from proxy.gateway.auth import KeyRecord, OrgContext
 from proxy.gateway.transcript import Transcript
 from proxy.gateway.validate import ParsedRequest
+from proxy.plugins.web import WebSearch
 from proxy.routing import Attempt
 from proxy.skins.base import RenderContext, Skin
 
@@ -34,6 +35,7 @@ class Call:
     provider_responses: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
     skin: Skin | None = None  # came in on /messages or /responses: rendered by that skin; None is chat
+    web: WebSearch | None = None  # the web plugin's search, run after the hold (proxy/plugins/web)
 
     def render_context(self, attempt: Attempt) -> RenderContext:
         return RenderContext(

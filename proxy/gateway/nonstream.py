@@ -36,6 +36,10 @@ async def run_once(call: Call, send: Send) -> None:
         healing = healing_for(call.req.body, call.req.plugins)
         if healing is not None:  # the response-healing plugin (proxy/plugins/healing.py)
             heal_choices(parsed.choices, healing)
+        if call.req.files is not None:  # the file-parser plugin's `file` annotations (proxy/plugins/file_parser.py)
+            call.req.files.annotate(parsed.choices)
+        if call.web is not None:  # the web plugin's citations (proxy/plugins/web)
+            call.web.annotate(parsed.choices)
         outcome = Outcome(
             attempt=attempt,
             usage=parsed.usage,

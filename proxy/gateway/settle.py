@@ -10,6 +10,7 @@ from typing import Any
 from billing.gate import get_gate
 from billing.pricing import PriceCard, Usage, cost_nanos
 from billing.usage import UsageEvent
+from common.money import nanos_to_usd_number
 from proxy.gateway import metrics, tracing
 from proxy.gateway.call import Call, Outcome
 from proxy.gateway.prompt_log import sealed_record
@@ -37,7 +38,10 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
     usage, estimated = final_usage(call, outcome)
     # Zero-completion insurance: a request that produced nothing is not charged.
     produced = outcome.has_output or usage.completion_tokens > 0
-    list_cost = cost_nanos(usage, price) if produced else 0
+    model_cost = cost_nanos(usage, price) if produced else 0
+    # The web plugin's search fee stays even when insurance zeroes the model's part (contract 10).
+    search_cost = call.web.cost_nanos if call.web is not None else 0
+    list_cost = model_cost + search_cost
     now = time.perf_counter()
     event = UsageEvent(
         generation_id=call.generation_id,
@@ -94,7 +98,12 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
                 "openrouter.cost_nanos": charged,
             }
         )
-    usage_out = usage_json(usage, cost_nanos=charged, list_cost_nanos=list_cost, is_byok=candidate.is_byok, price=price)
+    usage_out = usage_json(
+        usage, cost_nanos=charged, list_cost_nanos=model_cost, is_byok=candidate.is_byok, price=price
+    )
+    if call.web is not None and call.web.searched:
+        usage_out["server_tool_use"] = {"web_search_requests": 1}
+        usage_out["cost_details"]["web_search_cost"] = nanos_to_usd_number(search_cost)
     return usage_out, charged
 
 

@@ -195,6 +195,8 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
                     break
                 _observe(outcome, choices, first=not stream.content_sent and not out, exclude=exclude_reasoning)
                 tool_calls.feed(choices)
+                if call.web is not None:
+                    call.web.feed(choices)
                 if transcript is not None:
                     transcript.feed(choices)
                 out.append(writer.choices(choices))
@@ -222,6 +224,14 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
             await stream.write(b"".join(tail))
         if not parser.finished:
             raise TransportError("disconnected", "Upstream ended the stream before it finished")
+    file_notes = call.req.files.stream_annotations() if call.req.files is not None else []
+    if file_notes and call.skin is None:  # the file-parser plugin's `file` annotations, on a delta of their own
+        await stream.start(attempt)
+        await stream.write(writer.choices([{"index": 0, "delta": {"annotations": file_notes}}]))
+    if call.web is not None and call.web.results and call.skin is None:
+        # The web plugin's citations, on a delta of their own once the answer text is known.
+        await stream.start(attempt)
+        await stream.write(writer.choices([{"index": 0, "delta": {"annotations": call.web.stream_annotations()}}]))
     current.answered()
     usage, _ = await settle(call, outcome)
     await stream.start(attempt)

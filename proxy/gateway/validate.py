@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from proxy.gateway.errors import GatewayError
+from proxy.plugins.file_parser import FileParserError, FileParsing, file_parsing_for
+from proxy.plugins.web import WebOptions, WebSearchError, web_options
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 EFFORTS = frozenset({"max", "xhigh", "high", "medium", "low", "minimal", "none"})
@@ -86,6 +88,9 @@ class ParsedRequest:
     legacy_completion: bool  # came in on /completions: answer in text_completion shape
     # The request's plugin objects (each checked to be an object with an id): response-healing reads them.
     plugins: tuple[dict[str, Any], ...] = ()
+    web: WebOptions | None = None  # the web search plugin (or `:online`): proxy/plugins/web
+    files: FileParsing | None = None  # the PDFs the file-parser plugin handles (proxy/plugins/file_parser.py)
+    session_id: str = ""  # sticky routing's conversation key: `session_id` (admission adds `x-session-id`)
 
 
 def _number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[str, Any], None]:
@@ -380,6 +385,10 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
     if body.get("route") not in (None, "fallback", "sort"):
         raise GatewayError(400, 'route must be "fallback" or "sort"')
     ordered = ([model] if model else []) + [m for m in fallbacks if m != model]
+    try:
+        web, ordered = web_options(body.get("plugins"), ordered)
+    except WebSearchError as exc:
+        raise GatewayError(exc.status, exc.message) from exc
     if not ordered:
         ordered = ["openrouter/auto"]
 
@@ -403,6 +412,13 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
         params.add("structured_outputs")
 
     middle, auto_allowed, auto_excluded = _plugins(body)
+    session_id = body.get("session_id") or ""
+    if not isinstance(session_id, str) or len(session_id) > 256:
+        raise GatewayError(400, "session_id must be a string of at most 256 characters")
+    try:
+        files = file_parsing_for(body.get("plugins") or [], cast(list[dict[str, Any]], messages))  # checked above
+    except FileParserError as exc:
+        raise GatewayError(exc.status, exc.message) from exc
     return ParsedRequest(
         body=upstream,
         models=tuple(ordered),
@@ -417,4 +433,7 @@ def parse_request(raw: bytes, *, legacy_completion: bool = False) -> ParsedReque
         user=body.get("user") or "",
         legacy_completion=legacy_completion,
         plugins=tuple(body.get("plugins") or ()),
+        web=web,
+        files=files,
+        session_id=session_id,
     )

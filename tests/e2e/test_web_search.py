@@ -1,0 +1,334 @@
+"""The web search plugin through the real gateway: a SearXNG-shaped and a Tavily-shaped stand-in
+(small http.server apps on free ports), the mock provider upstream, the openai SDK as the client.
+
+What is checked: the engine is asked for the user's question, the results reach the upstream in a
+system message before the user message, citations come back as `url_citation` annotations
+(non-streamed on the message, streamed on a delta), `:online` is the plugin with defaults, the
+search price is in `usage.cost`, the generation and the ledger, and an engine that fails gives a 502
+with no credit moved.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import openai
+import pytest
+
+from billing.ledger import org_balance_nanos
+from billing.models import Generation
+from tests.e2e.support import (
+    GRANT_NANOS,
+    Gateway,
+    World,
+    assert_charged,
+    expected_cost,
+    gateway_env,
+    generation,
+    running_gateway,
+    settle_usage,
+    usd,
+)
+from tests.mockprovider import DEFAULT_PIECES, PROMPT_TOKENS, MockProvider, free_port
+
+pytestmark = pytest.mark.e2e
+
+TAVILY_KEY = "tvly-test-key"
+SEARCH_NANOS = 7_000_000  # per search, the first 2 results included (set below), then per result
+RESULT_NANOS = 1_000_000
+INCLUDED = 2
+QUESTION = "What is new in Django 5.2?"
+PAGES = [
+    {"url": "https://www.djangoproject.com/weblog/2025/apr/02/django-52-released/", "title": "Django 5.2 released"},
+    {"url": "https://docs.djangoproject.com/en/5.2/releases/5.2/", "title": "Django 5.2 release notes"},
+    {"url": "https://example.org/django-5-2-review", "title": "A review of Django 5.2"},
+]
+
+
+@dataclass
+class StandIn:
+    """One search engine stand-in: what it was asked, and whether it answers."""
+
+    kind: str  # "searxng" | "tavily"
+    port: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _handler(engine: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # SearXNG answers GET and POST alike
+            parts = urlsplit(self.path)
+            self._search(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = urlsplit(self.path).path
+            if engine.kind == "searxng":
+                self._search(path, {k: v[0] for k, v in parse_qs(raw.decode()).items()})
+            else:
+                self._search(path, json.loads(raw))
+
+        def _search(self, path: str, params: dict[str, Any]) -> None:
+            engine.requests.append({"path": path, "params": params, "headers": dict(self.headers)})
+            if path != "/search":
+                return self._answer(404, {"detail": "not found"})
+            if engine.fail:
+                return self._answer(500, {"detail": "engine broke"})
+            if engine.kind == "searxng":
+                if params.get("format") != "json":
+                    return self._answer(403, {"detail": "format not allowed"})
+                rows = [{**p, "content": f"SearXNG snippet {i}", "engine": "duckduckgo"} for i, p in enumerate(PAGES)]
+                return self._answer(200, {"query": params.get("q"), "number_of_results": len(rows), "results": rows})
+            if self.headers.get("Authorization") != f"Bearer {TAVILY_KEY}":
+                return self._answer(401, {"detail": {"error": "Unauthorized: missing or invalid API key."}})
+            rows = [{**p, "content": f"Tavily snippet {i}", "score": 0.9} for i, p in enumerate(PAGES)]
+            return self._answer(
+                200, {"query": params["query"], "results": rows[: params.get("max_results", 5)], "response_time": 0.1}
+            )
+
+    return Handler
+
+
+@pytest.fixture
+def engines() -> Iterator[dict[str, StandIn]]:
+    found = {"searxng": StandIn("searxng"), "tavily": StandIn("tavily")}
+    servers = []
+    for engine in found.values():
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(engine))
+        engine.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    yield found
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def web_gateway(
+    world: World, mock_provider: MockProvider, engines: dict[str, StandIn], tmp_path: Path
+) -> Iterator[Gateway]:
+    env = gateway_env(world, mock_provider)
+    env.update(
+        WEB_SEARCH_SEARXNG_URL=engines["searxng"].url,
+        WEB_SEARCH_TAVILY_API_KEY=TAVILY_KEY,
+        WEB_SEARCH_TAVILY_URL=engines["tavily"].url,
+        WEB_SEARCH_DEFAULT_ENGINE="searxng",
+        WEB_SEARCH_TIMEOUT_SECONDS="5",
+        WEB_SEARCH_PRICE_NANOS=str(SEARCH_NANOS),
+        WEB_SEARCH_RESULT_PRICE_NANOS=str(RESULT_NANOS),
+        WEB_SEARCH_INCLUDED_RESULTS=str(INCLUDED),
+    )
+    with running_gateway(env, tmp_path / "gateway.log") as gw:
+        yield gw
+
+
+@pytest.fixture
+def sdk(web_gateway: Gateway, world: World) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=web_gateway.api_url, api_key=world.key.key, max_retries=0, timeout=30) as client:
+        yield client
+
+
+def search_price(results: int) -> int:
+    return SEARCH_NANOS + max(0, results - INCLUDED) * RESULT_NANOS
+
+
+def injected(mock: MockProvider) -> list[dict[str, Any]]:
+    [request] = mock.requests
+    return list(request.body["messages"])
+
+
+def assert_results_injected(mock: MockProvider, snippet: str, count: int) -> None:
+    messages = injected(mock)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    system = messages[0]["content"]
+    assert system.startswith("A web search was conducted on ")
+    assert "Cite them using markdown links" in system
+    for i, page in enumerate(PAGES[:count]):
+        assert page["url"] in system and f"{snippet} {i}" in system
+    for page in PAGES[count:]:
+        assert page["url"] not in system
+    assert messages[1] == {"role": "user", "content": QUESTION}
+
+
+def assert_citations(annotations: list[Any], snippet: str, count: int) -> None:
+    assert [a["type"] for a in annotations] == ["url_citation"] * count
+    for i, note in enumerate(annotations):
+        cite = note["url_citation"]
+        assert cite["url"] == PAGES[i]["url"] and cite["title"] == PAGES[i]["title"]
+        assert cite["content"] == f"{snippet} {i}"
+        # The mock's answer links nothing, so no span in it is cited.
+        assert (cite["start_index"], cite["end_index"]) == (0, 0)
+
+
+def test_plugin_non_streamed_searxng(
+    sdk: openai.OpenAI, world: World, mock_provider: MockProvider, engines: dict[str, StandIn]
+) -> None:
+    completion = sdk.chat.completions.create(
+        model="mock-openai/ok",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"plugins": [{"id": "web", "max_results": 3}]},
+    )
+    [asked] = engines["searxng"].requests
+    assert asked["params"] == {"q": QUESTION, "format": "json"}
+    assert not engines["tavily"].requests
+    assert_results_injected(mock_provider, "SearXNG snippet", 3)
+
+    message = completion.choices[0].message
+    assert message.content == "".join(DEFAULT_PIECES)
+    assert message.annotations is not None  # parsed by the SDK's own Annotation model
+    assert [a.url_citation.url for a in message.annotations] == [p["url"] for p in PAGES]
+    assert_citations([a.model_dump() for a in message.annotations], "SearXNG snippet", 3)
+    notes = message.model_dump()["annotations"]
+    assert all("content" in n["url_citation"] for n in notes)
+
+    model_cost = expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES))
+    total = model_cost + search_price(3)
+    usage = completion.usage.model_dump() if completion.usage else {}
+    assert usage["cost"] == pytest.approx(usd(total))
+    assert usage["server_tool_use"] == {"web_search_requests": 1}
+    assert usage["cost_details"]["web_search_cost"] == pytest.approx(usd(search_price(3)))
+    assert_charged(world, generation(completion.id), total)
+
+
+def test_online_suffix_streamed_tavily(
+    sdk: openai.OpenAI, world: World, mock_provider: MockProvider, engines: dict[str, StandIn]
+) -> None:
+    stream = sdk.chat.completions.create(
+        model="mock-openai/ok:online",
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
+        # `:online` is the plugin with its defaults; naming an engine picks it.
+        extra_body={"plugins": [{"id": "web", "engine": "tavily", "max_results": 2}]},
+    )
+    chunks = list(stream)
+    [asked] = engines["tavily"].requests
+    assert asked["params"]["query"] == QUESTION and asked["params"]["max_results"] == 2
+    assert_results_injected(mock_provider, "Tavily snippet", 2)
+    assert mock_provider.requests[0].model == "mock-ok"  # `:online` is not a model the upstream sees
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "".join(DEFAULT_PIECES)
+    notes = [n for c in chunks if c.choices for n in (c.choices[0].delta.model_extra or {}).get("annotations") or ()]
+    assert_citations(notes, "Tavily snippet", 2)
+    assert {c.model for c in chunks} == {"mock-openai/ok"}
+    total = expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES)) + search_price(2)
+    assert chunks[-1].usage is not None and chunks[-1].usage.model_dump()["cost"] == pytest.approx(usd(total))
+    assert_charged(world, generation(chunks[0].id), total)
+
+
+def test_online_suffix_alone_uses_default_engine_and_five_results(
+    web_gateway: Gateway, world: World, mock_provider: MockProvider, engines: dict[str, StandIn]
+) -> None:
+    res = httpx.post(
+        f"{web_gateway.api_url}/chat/completions",
+        headers={"Authorization": f"Bearer {world.key.key}"},
+        json={"model": "mock-anthropic/ok:online", "messages": [{"role": "user", "content": QUESTION}]},
+        timeout=30,
+    )
+    assert res.status_code == 200, res.text
+    assert len(engines["searxng"].requests) == 1
+    [upstream] = mock_provider.requests
+    # Anthropic carries the system prompt in its own field: the results went there.
+    system = json.dumps(upstream.body.get("system"))
+    assert all(p["url"] in system for p in PAGES)
+    body = res.json()
+    assert len(body["choices"][0]["message"]["annotations"]) == len(PAGES)
+    assert body["usage"]["cost"] == pytest.approx(
+        usd(expected_cost(PROMPT_TOKENS, len(DEFAULT_PIECES)) + search_price(3))
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_engine_down_is_a_502_and_moves_no_credit(
+    sdk: openai.OpenAI, world: World, mock_provider: MockProvider, engines: dict[str, StandIn], stream: bool
+) -> None:
+    engines["searxng"].fail = True
+    with pytest.raises(openai.APIStatusError) as exc:
+        sdk.chat.completions.create(
+            model="mock-openai/ok", messages=[{"role": "user", "content": QUESTION}], stream=stream,
+            extra_body={"plugins": [{"id": "web"}]},
+        )  # fmt: skip
+    assert exc.value.status_code == 502
+    error = exc.value.response.json()["error"]
+    assert error["code"] == 502 and "Web search failed (searxng)" in error["message"]
+    assert error["metadata"]["error_type"] == "web_search_failed"
+    assert not mock_provider.requests  # the model was never asked
+    time.sleep(0.5)
+    settle_usage()
+    assert not Generation.objects.filter(organization=world.org).exists()
+    assert org_balance_nanos(world.org) == GRANT_NANOS
+
+
+def test_unreachable_engine_is_a_502(
+    world: World, mock_provider: MockProvider, engines: dict[str, StandIn], tmp_path: Path
+) -> None:
+    env = gateway_env(world, mock_provider)
+    env.update(WEB_SEARCH_SEARXNG_URL=f"http://127.0.0.1:{free_port()}", WEB_SEARCH_TIMEOUT_SECONDS="2")
+    with running_gateway(env, tmp_path / "gateway.log") as gw:
+        res = httpx.post(
+            f"{gw.api_url}/chat/completions",
+            headers={"Authorization": f"Bearer {world.key.key}"},
+            json={"model": "mock-openai/ok:online", "messages": [{"role": "user", "content": QUESTION}]},
+            timeout=30,
+        )
+    assert res.status_code == 502, res.text
+    assert not mock_provider.requests
+    assert org_balance_nanos(world.org) == GRANT_NANOS
+
+
+def test_bad_options_are_400_before_any_search(
+    web_gateway: Gateway, world: World, mock_provider: MockProvider, engines: dict[str, StandIn]
+) -> None:
+    for plugin, message in [
+        ({"id": "web", "max_results": 0}, "max_results must be an integer between 1 and 20"),
+        ({"id": "web", "engine": "bing"}, "engine 'bing' is not available here (available: searxng, tavily)"),
+        ({"id": "web", "search_prompt": 3}, "search_prompt must be a string"),
+    ]:
+        res = httpx.post(
+            f"{web_gateway.api_url}/chat/completions",
+            headers={"Authorization": f"Bearer {world.key.key}"},
+            json={"model": "mock-openai/ok", "messages": [{"role": "user", "content": QUESTION}], "plugins": [plugin]},
+            timeout=30,
+        )
+        assert res.status_code == 400 and message in res.json()["error"]["message"], res.text
+    assert not engines["searxng"].requests and not engines["tavily"].requests and not mock_provider.requests
+
+
+def test_broke_org_is_refused_before_the_search(
+    web_gateway: Gateway, world: World, mock_provider: MockProvider, engines: dict[str, StandIn]
+) -> None:
+    """The hold includes the search price, so an organization without credit never gets a free search."""
+    res = httpx.post(
+        f"{web_gateway.api_url}/chat/completions",
+        headers={"Authorization": f"Bearer {world.broke_key.key}"},
+        json={"model": "mock-openai/ok:online", "messages": [{"role": "user", "content": QUESTION}]},
+        timeout=30,
+    )
+    assert res.status_code == 402, res.text
+    assert not engines["searxng"].requests and not mock_provider.requests
