@@ -1,5 +1,5 @@
 """The web search plugin through the real gateway: a SearXNG-shaped and a Tavily-shaped stand-in
-(small http.server apps on free ports), the mock provider upstream, the openai SDK as the client.
+(tests/e2e/websearch.py), the mock provider upstream, the openai SDK as the client.
 
 What is checked: the engine is asked for the user's question, the results reach the upstream in a
 system message before the user message, citations come back as `url_citation` annotations
@@ -11,14 +11,10 @@ with no credit moved.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import openai
@@ -38,113 +34,19 @@ from tests.e2e.support import (
     settle_usage,
     usd,
 )
+from tests.e2e.websearch import PAGES, QUESTION, StandIn, engines, search_price, web_gateway_env
 from tests.mockprovider import DEFAULT_PIECES, PROMPT_TOKENS, MockProvider, free_port
 
 pytestmark = pytest.mark.e2e
 
-TAVILY_KEY = "tvly-test-key"
-SEARCH_NANOS = 7_000_000  # per search, the first 2 results included (set below), then per result
-RESULT_NANOS = 1_000_000
-INCLUDED = 2
-QUESTION = "What is new in Django 5.2?"
-PAGES = [
-    {"url": "https://www.djangoproject.com/weblog/2025/apr/02/django-52-released/", "title": "Django 5.2 released"},
-    {"url": "https://docs.djangoproject.com/en/5.2/releases/5.2/", "title": "Django 5.2 release notes"},
-    {"url": "https://example.org/django-5-2-review", "title": "A review of Django 5.2"},
-]
-
-
-@dataclass
-class StandIn:
-    """One search engine stand-in: what it was asked, and whether it answers."""
-
-    kind: str  # "searxng" | "tavily"
-    port: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    fail: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def _handler(engine: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # SearXNG answers GET and POST alike
-            parts = urlsplit(self.path)
-            self._search(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            path = urlsplit(self.path).path
-            if engine.kind == "searxng":
-                self._search(path, {k: v[0] for k, v in parse_qs(raw.decode()).items()})
-            else:
-                self._search(path, json.loads(raw))
-
-        def _search(self, path: str, params: dict[str, Any]) -> None:
-            engine.requests.append({"path": path, "params": params, "headers": dict(self.headers)})
-            if path != "/search":
-                return self._answer(404, {"detail": "not found"})
-            if engine.fail:
-                return self._answer(500, {"detail": "engine broke"})
-            if engine.kind == "searxng":
-                if params.get("format") != "json":
-                    return self._answer(403, {"detail": "format not allowed"})
-                rows = [{**p, "content": f"SearXNG snippet {i}", "engine": "duckduckgo"} for i, p in enumerate(PAGES)]
-                return self._answer(200, {"query": params.get("q"), "number_of_results": len(rows), "results": rows})
-            if self.headers.get("Authorization") != f"Bearer {TAVILY_KEY}":
-                return self._answer(401, {"detail": {"error": "Unauthorized: missing or invalid API key."}})
-            rows = [{**p, "content": f"Tavily snippet {i}", "score": 0.9} for i, p in enumerate(PAGES)]
-            return self._answer(
-                200, {"query": params["query"], "results": rows[: params.get("max_results", 5)], "response_time": 0.1}
-            )
-
-    return Handler
-
-
-@pytest.fixture
-def engines() -> Iterator[dict[str, StandIn]]:
-    found = {"searxng": StandIn("searxng"), "tavily": StandIn("tavily")}
-    servers = []
-    for engine in found.values():
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(engine))
-        engine.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-    yield found
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+__all__ = ["engines"]  # the stand-ins' fixture, used by the tests below
 
 
 @pytest.fixture
 def web_gateway(
     world: World, mock_provider: MockProvider, engines: dict[str, StandIn], tmp_path: Path
 ) -> Iterator[Gateway]:
-    env = gateway_env(world, mock_provider)
-    env.update(
-        WEB_SEARCH_SEARXNG_URL=engines["searxng"].url,
-        WEB_SEARCH_TAVILY_API_KEY=TAVILY_KEY,
-        WEB_SEARCH_TAVILY_URL=engines["tavily"].url,
-        WEB_SEARCH_DEFAULT_ENGINE="searxng",
-        WEB_SEARCH_TIMEOUT_SECONDS="5",
-        WEB_SEARCH_PRICE_NANOS=str(SEARCH_NANOS),
-        WEB_SEARCH_RESULT_PRICE_NANOS=str(RESULT_NANOS),
-        WEB_SEARCH_INCLUDED_RESULTS=str(INCLUDED),
-    )
-    with running_gateway(env, tmp_path / "gateway.log") as gw:
+    with running_gateway(web_gateway_env(world, mock_provider, engines), tmp_path / "gateway.log") as gw:
         yield gw
 
 
@@ -152,10 +54,6 @@ def web_gateway(
 def sdk(web_gateway: Gateway, world: World) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=web_gateway.api_url, api_key=world.key.key, max_retries=0, timeout=30) as client:
         yield client
-
-
-def search_price(results: int) -> int:
-    return SEARCH_NANOS + max(0, results - INCLUDED) * RESULT_NANOS
 
 
 def injected(mock: MockProvider) -> list[dict[str, Any]]:
