@@ -265,7 +265,7 @@ def _keys_touch(events: Sequence[UsageEvent], keys: set[int]) -> None:
 
 def _loss(e: UsageEvent) -> int:
     """What the upstream consumed beyond the hold: the gate capped the charge, the platform pays the rest."""
-    return 0 if e.is_byok else max(e.list_cost_nanos - e.cost_nanos, 0)
+    return 0 if e.is_byok else max(e.list_cost_nanos + e.plugin_cost_nanos - e.cost_nanos, 0)
 
 
 def _usage_entry(e: UsageEvent, org: Organization) -> EntrySpec:

@@ -42,7 +42,14 @@ class CreditGate(Protocol):
     finish: releases the hold; with an event, charges it once and queues it for settlement."""
 
     async def admit(
-        self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
+        self,
+        *,
+        reservation_id: str,
+        key: KeyState,
+        amount_nanos: int,
+        is_free: bool,
+        is_byok: bool,
+        plugin_nanos: int = 0,
     ) -> Admission: ...
 
     async def finish(self, *, reservation_id: str, key: KeyState, event: UsageEvent | None) -> int: ...

@@ -87,7 +87,14 @@ class MemoryGate:
         self._counts.update(self._load_counters())
 
     async def admit(
-        self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
+        self,
+        *,
+        reservation_id: str,
+        key: KeyState,
+        amount_nanos: int,
+        is_free: bool,
+        is_byok: bool,
+        plugin_nanos: int = 0,
     ) -> Admission:
         at = rules.now()
         mask = int(self._orgs[key.org_id].stale(at)) | (2 * int(key.key_hash not in self._keys_loaded))
@@ -95,7 +102,11 @@ class MemoryGate:
             await sync_to_async(self._warm)(key, mask, at)
         limits = rules.Limits.current()
         hold = rules.hold_for(
-            amount_nanos, is_byok=is_byok, include_byok_in_limit=key.include_byok_in_limit, limits=limits
+            amount_nanos,
+            is_byok=is_byok,
+            include_byok_in_limit=key.include_byok_in_limit,
+            limits=limits,
+            plugin_nanos=plugin_nanos,
         )
         with self._lock:
             verdict = self._decide(reservation_id, key, hold, is_free, at, limits)

@@ -65,13 +65,24 @@ class RedisGate:
         return found[name]
 
     async def admit(
-        self, *, reservation_id: str, key: KeyState, amount_nanos: int, is_free: bool, is_byok: bool
+        self,
+        *,
+        reservation_id: str,
+        key: KeyState,
+        amount_nanos: int,
+        is_free: bool,
+        is_byok: bool,
+        plugin_nanos: int = 0,
     ) -> Admission:
         at = rules.now()
         p = periods_at(at)
         limits = rules.Limits.current()
         hold = rules.hold_for(
-            amount_nanos, is_byok=is_byok, include_byok_in_limit=key.include_byok_in_limit, limits=limits
+            amount_nanos,
+            is_byok=is_byok,
+            include_byok_in_limit=key.include_byok_in_limit,
+            limits=limits,
+            plugin_nanos=plugin_nanos,
         )
         s = keys.shard(key.org_id)
         names = [

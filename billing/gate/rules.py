@@ -108,13 +108,15 @@ class Hold:
     key: int
 
 
-def hold_for(amount_nanos: int, *, is_byok: bool, include_byok_in_limit: bool, limits: Limits) -> Hold:
+def hold_for(
+    amount_nanos: int, *, is_byok: bool, include_byok_in_limit: bool, limits: Limits, plugin_nanos: int = 0
+) -> Hold:
     """BYOK: the organization pays at most the fee, so only the fee is held on its credit (even inside
     the free allowance, so the fee can never overdraw); a key whose limit counts BYOK also holds the
-    list cost."""
+    list cost. `plugin_nanos` (a web search's worst case) is the platform's cost: held in full either way."""
     if not is_byok:
-        return Hold(org=amount_nanos, key=amount_nanos)
-    fee = fee_nanos(amount_nanos, limits.byok_fee_percent)
+        return Hold(org=amount_nanos + plugin_nanos, key=amount_nanos + plugin_nanos)
+    fee = fee_nanos(amount_nanos, limits.byok_fee_percent) + plugin_nanos
     return Hold(org=fee, key=fee + amount_nanos if include_byok_in_limit else fee)
 
 
@@ -172,12 +174,15 @@ class Charge:
 
 
 def charge_for(event: UsageEvent, limits: Limits) -> Charge:
-    """List price for platform inference; BYOK is free for the first requests of the month, then the fee."""
-    list_cost = event.list_cost_nanos
+    """List price for platform inference; BYOK is free for the first requests of the month, then the fee.
+    Plugin costs (web search) are paid to the platform in full on top, inside the BYOK allowance too."""
+    list_cost, plugin = event.list_cost_nanos, max(event.plugin_cost_nanos, 0)
     if event.is_byok:
         fee = fee_nanos(list_cost, limits.byok_fee_percent) if list_cost > 0 else 0
-        return Charge(counted=True, quota=limits.byok_free_per_month, within=0, beyond=fee, byok_usage=list_cost)
-    return Charge(counted=False, quota=0, within=0, beyond=max(list_cost, 0), byok_usage=0)
+        return Charge(
+            counted=True, quota=limits.byok_free_per_month, within=plugin, beyond=fee + plugin, byok_usage=list_cost
+        )
+    return Charge(counted=False, quota=0, within=0, beyond=max(list_cost, 0) + plugin, byok_usage=0)
 
 
 USAGE_NAMES = ("total", "daily", "weekly", "monthly")

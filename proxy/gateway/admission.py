@@ -211,7 +211,7 @@ async def _reserve(call: Call) -> None:
     web = call.req.web
     if web is not None:  # the search results are injected after the hold: hold for their longest
         bound += prompt_bound_tokens(web.max_results, web.search_prompt)
-    amount = max(worst_case(call, a.candidate, bound) for a in call.attempts) + hold_nanos(web)
+    amount = max(worst_case(call, a.candidate, bound) for a in call.attempts)
     # Web search is charged even on free models, so such a request is held like a paid one.
     is_free = web is None and all(a.candidate.variant == "free" for a in call.attempts)
     admission = await get_gate().admit(
@@ -221,6 +221,7 @@ async def _reserve(call: Call) -> None:
         is_free=is_free,
         # Only a request that can never touch platform capacity is held at the BYOK fee.
         is_byok=all(a.candidate.is_byok for a in call.attempts),
+        plugin_nanos=hold_nanos(web),  # the search is the platform's cost: held in full, BYOK or not
     )
     if not admission.ok:
         headers = dict(admission.headers)

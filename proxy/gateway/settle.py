@@ -41,7 +41,6 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
     model_cost = cost_nanos(usage, price) if produced else 0
     # The web plugin's search fee stays even when insurance zeroes the model's part (contract 10).
     search_cost = call.web.cost_nanos if call.web is not None else 0
-    list_cost = model_cost + search_cost
     now = time.perf_counter()
     event = UsageEvent(
         generation_id=call.generation_id,
@@ -64,7 +63,8 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
         cache_write_tokens=usage.cache_write_tokens,
         images=count_images(call.req.body["messages"]),
         usage_estimated=estimated,
-        list_cost_nanos=list_cost,
+        list_cost_nanos=model_cost,
+        plugin_cost_nanos=search_cost,
         is_byok=candidate.is_byok,
         latency_ms=int((now - call.t0) * 1000),
         ttft_ms=outcome.ttft_ms,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from billing.gate import MemoryGate, RedisGate, gate_housekeeping, get_gate, keys, usage_queue
-from billing.ledger import Leg, ledger_post
+from billing.ledger import Leg, ledger_post, org_balance_nanos
 from billing.models import LedgerAccount, LedgerEntry
 from billing.services import credits_grant, credits_revoke
 from billing.settlement import settle_pending
@@ -122,6 +124,29 @@ def test_it_holds_and_charges_the_configured_byok_fee(gate: Any, triad: Triad, s
     assert refused.code == "insufficient_credits"
     assert "can cost up to $0.0001 but only $0.00005 is available" in refused.message
     assert run(gate.finish, reservation_id="b1", key=key, event=event(key, 900_000, is_byok=True)) == 90_000
+
+
+def test_a_plugins_cost_is_held_and_charged_in_full_byok_or_not(gate: Any, triad: Triad, settings: Any) -> None:
+    """A web search is the platform's cost: a BYOK request pays it on top of the fee (inside the free
+    allowance too), and it is never part of the fee's base."""
+    settings.BYOK_FEE_PERCENT, settings.BYOK_FREE_REQUESTS_PER_MONTH = 5, 1
+    credits_grant(organization=triad.org, amount_nanos=USD, reason="test")
+    key = key_state(api_key_create(organization=triad.org, name="byok"))
+    search = 7_000_000
+    charges = []
+    for rid in ("b1", "b2"):
+        assert admit(gate, key, 2_000_000, rid=rid, is_byok=True, plugin_nanos=search).ok
+        if rid == "b1":  # the fee of the model's worst case plus the whole search
+            assert gate.org_credit_view(triad.org.pk)["reserved"] == 100_000 + search
+        ev = replace(event(key, 2_000_000, is_byok=True), plugin_cost_nanos=search)
+        charges.append(run(gate.finish, reservation_id=rid, key=key, event=ev))
+    assert charges == [search, 100_000 + search]  # within the allowance: the search alone; then fee + search
+    assert admit(gate, key, 2_000_000, rid="p1", plugin_nanos=search).ok
+    ev = replace(event(key, 1_500_000), plugin_cost_nanos=search)
+    assert run(gate.finish, reservation_id="p1", key=key, event=ev) == 1_500_000 + search
+    assert settle_pending(gate.queue()) == 3
+    call_command("ledger_verify")  # raises on any imbalance
+    assert org_balance_nanos(triad.org) == USD - (search + 100_000 + search + 1_500_000 + search)
 
 
 def test_it_counts_free_byok_requests_per_organization_across_its_keys(gate: Any, triad: Triad, settings: Any) -> None:
