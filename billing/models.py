@@ -117,6 +117,9 @@ class Generation(models.Model):
     cost_nanos = models.BigIntegerField(default=0, help_text="What the organization was charged")
     list_cost_nanos = models.BigIntegerField(default=0, help_text="Cost at the endpoint's list price")
     is_byok = models.BooleanField(default=False)
+    # The web plugin's search, when the request made one (GET /generation reports both).
+    web_search_engine = models.CharField(max_length=32, blank=True, default="")
+    num_search_results = models.IntegerField(null=True, blank=True)
     cache_discount_nanos = models.BigIntegerField(null=True, blank=True)
     latency_ms = models.IntegerField(null=True, blank=True)
     ttft_ms = models.IntegerField(null=True, blank=True)

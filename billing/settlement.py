@@ -310,6 +310,8 @@ def _generation(e: UsageEvent, key_ok: bool, user_ok: bool) -> Generation:
         cost_nanos=e.cost_nanos,
         list_cost_nanos=e.list_cost_nanos,
         is_byok=e.is_byok,
+        web_search_engine=e.web_search_engine[:32],
+        num_search_results=e.search_results,
         latency_ms=e.latency_ms,
         ttft_ms=e.ttft_ms,
         generation_time_ms=e.generation_time_ms,

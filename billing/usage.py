@@ -38,6 +38,8 @@ class UsageEvent:
     list_cost_nanos: int = 0  # at the serving endpoint's list price
     # What plugins cost the platform (a web search): charged in full, BYOK or not, never part of the BYOK fee base.
     plugin_cost_nanos: int = 0
+    web_search_engine: str = ""  # the engine that searched, when the web plugin did
+    search_results: int | None = None
     cost_nanos: int = 0  # what the organization is charged (set by the gate: list cost, BYOK fee, or 0)
     is_byok: bool = False
     latency_ms: int | None = None

@@ -263,7 +263,7 @@ def generation_json(gen: Generation) -> dict[str, Any]:
         "num_media_prompt": None,
         "num_media_completion": None,
         "num_input_audio_prompt": None,
-        "num_search_results": None,
+        "num_search_results": gen.num_search_results,
         "usage_estimated": gen.usage_estimated,
         "api_type": gen.api_type,
         "router": gen.router or None,
@@ -273,7 +273,7 @@ def generation_json(gen: Generation) -> dict[str, Any]:
         "data_region": "global",
         # No web plugin runs here, so no pages were fetched and no search engine was used.
         "num_fetches": None,
-        "web_search_engine": None,
+        "web_search_engine": gen.web_search_engine or None,
         "service_tier": _served_tier(gen.provider_responses),
         "workspace_id": str(gen.organization.public_id),
     }

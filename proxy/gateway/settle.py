@@ -40,7 +40,8 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
     produced = outcome.has_output or usage.completion_tokens > 0
     model_cost = cost_nanos(usage, price) if produced else 0
     # The web plugin's search fee stays even when insurance zeroes the model's part (contract 10).
-    search_cost = call.web.cost_nanos if call.web is not None else 0
+    searched = call.web if call.web is not None and call.web.searched else None
+    search_cost = searched.cost_nanos if searched is not None else 0
     now = time.perf_counter()
     event = UsageEvent(
         generation_id=call.generation_id,
@@ -65,6 +66,8 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
         usage_estimated=estimated,
         list_cost_nanos=model_cost,
         plugin_cost_nanos=search_cost,
+        web_search_engine=searched.engine if searched is not None else "",
+        search_results=len(searched.results) if searched is not None else None,
         is_byok=candidate.is_byok,
         latency_ms=int((now - call.t0) * 1000),
         ttft_ms=outcome.ttft_ms,
@@ -101,7 +104,7 @@ async def settle(call: Call, outcome: Outcome) -> tuple[dict[str, Any], int]:
     usage_out = usage_json(
         usage, cost_nanos=charged, list_cost_nanos=model_cost, is_byok=candidate.is_byok, price=price
     )
-    if call.web is not None and call.web.searched:
+    if searched is not None:
         usage_out["server_tool_use"] = {"web_search_requests": 1}
         usage_out["cost_details"]["web_search_cost"] = nanos_to_usd_number(search_cost)
     return usage_out, charged

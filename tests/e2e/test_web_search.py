@@ -111,7 +111,13 @@ def test_plugin_non_streamed_searxng(
     assert usage["cost"] == pytest.approx(usd(total))
     assert usage["server_tool_use"] == {"web_search_requests": 1}
     assert usage["cost_details"]["web_search_cost"] == pytest.approx(usd(search_price(3)))
-    assert_charged(world, generation(completion.id), total)
+    record = generation(completion.id)
+    assert_charged(world, record, total)
+    assert (record.web_search_engine, record.num_search_results) == ("searxng", 3)
+    reported = httpx.get(
+        f"{sdk.base_url}generation", params={"id": completion.id}, headers={"Authorization": f"Bearer {world.key.key}"}
+    ).json()["data"]
+    assert (reported["web_search_engine"], reported["num_search_results"]) == ("searxng", 3)
 
 
 def test_online_suffix_streamed_tavily(
