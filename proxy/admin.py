@@ -71,6 +71,10 @@ class EndpointForm(ModelForm):
             "max_prompt_tokens",
             "supported_parameters",
             "supports_implicit_caching",
+            # Until this gateway measures the endpoint, routing uses these (docs/routing.md "Seeded statistics").
+            "published_uptime",
+            "published_latency_ms",
+            "published_throughput_tps",
             "is_enabled",
         ]
 

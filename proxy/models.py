@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -102,6 +105,22 @@ class Endpoint(models.Model):
     image_nanos = models.BigIntegerField(default=0)
     supported_parameters = models.JSONField(default=list, blank=True)
     supports_implicit_caching = models.BooleanField(default=False)
+    # Published figures (the catalog snapshot's, or an operator's): what routing and /endpoints use
+    # until this gateway has measured the endpoint itself (docs/routing.md "Seeded statistics").
+    published_uptime = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Percent of requests that succeeded, as published (OpenRouter's 1-day uptime)",
+    )
+    published_latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Median time to first token, milliseconds, as published"
+    )
+    published_throughput_tps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Median output tokens per second, as published"
+    )
     is_enabled = models.BooleanField(default=True)
     # Absent endpoints are disabled, not deleted: generations reference them.
     retired = models.BooleanField(default=False, help_text="Absent from the last catalog file loaded")

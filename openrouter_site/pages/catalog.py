@@ -211,6 +211,8 @@ def model_page(request: HttpRequest, model_id: str) -> HttpResponse:
             "uptime": _percent(ep["uptime_last_30m"]),
             "latency": ep["latency_last_30m"],
             "throughput": ep["throughput_last_30m"],
+            "stats_source": ep["stats_source"],  # measured, else the catalog's published figure
+            "published_stats": ep["published_stats"],
         }
         for ep in data["endpoints"]
     ]

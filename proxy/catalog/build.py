@@ -6,7 +6,8 @@ Pure and deterministic: the same snapshots always give byte-identical output, so
 one command and one reviewable diff away. The rules (which row becomes which endpoint, how prices are
 converted, which provider a model without rows falls back to) are documented in docs/catalog.md.
 
-Each entry may carry `quality` beside its record: the auto router's figures (proxy/catalog/quality.py).
+Each entry may carry `quality` beside its record: the auto router's figures (proxy/catalog/quality.py);
+an endpoint may carry `published`: its uptime, latency and throughput as published (proxy/catalog/published.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
+from proxy.catalog.published import published_stats
 from proxy.catalog.quality import quality_of
 
 FORMAT = "openrouter-site-catalog/1"
@@ -331,17 +333,18 @@ def endpoints_for(
         }
         if (price["prompt"], price["completion"]) == (headline["prompt"], headline["completion"]):
             price = dict(headline)  # this is the headline endpoint: its cache/request/image prices are known
-        out.append(
-            _endpoint(
-                record,
-                provider=row["tag"].split("/")[0],
-                tag=row["tag"],
-                price=price,
-                context=row.get("context"),
-                quantization=row.get("quantization"),
-                source="list",
-            )
+        endpoint = _endpoint(
+            record,
+            provider=row["tag"].split("/")[0],
+            tag=row["tag"],
+            price=price,
+            context=row.get("context"),
+            quantization=row.get("quantization"),
+            source="list",
         )
+        if published := published_stats(row):
+            endpoint["published"] = published
+        out.append(endpoint)
     # Effective-price rows are traffic stats of the tagged endpoints (under other display names) or,
     # on :free/:batch variants, of the base model's permaslug; they add an endpoint only to a base model
     # that has no tagged row at all.

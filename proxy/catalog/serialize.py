@@ -104,14 +104,36 @@ def endpoint_json(ep: Endpoint, model: Model, stats: Mapping[str, Any] | None) -
     }
     for key in _HEALTH_FIELDS:
         out[key] = (stats or {}).get(key)
-    # Ours, beyond OpenRouter's object (docs/routing.md "Tool-call quality"): the share of bad tool
-    # calls, and where each figure came from: "measured" (this gateway's traffic) or null (no data
-    # yet; the catalog snapshots publish no per-endpoint latency or throughput to seed them from).
+    # Ours, beyond OpenRouter's object (docs/routing.md "Tool-call quality", "Seeded statistics"):
+    # the share of bad tool calls; the published figures (catalog or operator); and where each figure
+    # came from. OpenRouter's fields above stay measured-only ("measured", or null: no data yet);
+    # `latency`, `throughput` and `uptime` name the source of the figure routing uses: "measured",
+    # "catalog" (the published one, while there are no samples) or null (neither).
     out["tool_call_error_rate_last_30m"] = (stats or {}).get("tool_call_error_rate_last_30m")
-    out["stats_source"] = {
+    published = published_stats_json(ep)
+    out["published_stats"] = published
+    source: dict[str, str | None] = {
         key: "measured" if out[key] is not None else None for key in (*_HEALTH_FIELDS, "tool_call_error_rate_last_30m")
     }
+    measured_uptime = any(out[k] is not None for k in ("uptime_last_30m", "uptime_last_5m", "uptime_last_1d"))
+    for figure, measured in (
+        ("latency", out["latency_last_30m"] is not None),
+        ("throughput", out["throughput_last_30m"] is not None),
+        ("uptime", measured_uptime),
+    ):
+        source[figure] = "measured" if measured else "catalog" if published[figure] is not None else None
+    out["stats_source"] = source
     return out
+
+
+def published_stats_json(ep: Endpoint) -> dict[str, float | int | None]:
+    """Uptime in percent (a JSON number, like OpenRouter's uptime fields), latency in ms, tokens/s."""
+    uptime = ep.published_uptime
+    return {
+        "uptime": None if uptime is None else float(uptime),
+        "latency": ep.published_latency_ms,
+        "throughput": ep.published_throughput_tps,
+    }
 
 
 def model_endpoints_json(model: Model, endpoints: Iterable[Endpoint], stats: Mapping[int, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from proxy.catalog.build import FORMAT
+from proxy.catalog.published import published_fields
 from proxy.models import Endpoint, Model, Provider
 
 
@@ -99,6 +100,9 @@ ENDPOINT_FACTS = [
     "image_nanos",
     "supported_parameters",
     "supports_implicit_caching",
+    "published_uptime",
+    "published_latency_ms",
+    "published_throughput_tps",
     "retired",
     "is_enabled",
 ]
@@ -163,6 +167,7 @@ def _endpoint_fields(entry: dict[str, Any], model: Model, provider: Provider) ->
         "image_nanos": int(price.get("image") or 0),
         "supported_parameters": list(entry.get("supported_parameters") or model.supported_parameters),
         "supports_implicit_caching": bool(entry.get("supports_implicit_caching", False)),
+        **published_fields(entry),
         "retired": False,
     }
 

@@ -38,6 +38,10 @@ class Candidate:
     first_byte_timeout_ms: int
     idle_timeout_ms: int
     is_byok: bool = False  # set per request when the organization's own key serves this endpoint
+    # Published figures (catalog or operator): routing's fallback while this gateway has no samples.
+    published_uptime_bp: int | None = None  # basis points: 9950 = 99.50% of requests succeeded
+    published_latency_ms: int | None = None  # median time to first token
+    published_throughput_tps: int | None = None  # median output tokens per second
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,9 @@ def catalog_from_db() -> CatalogSnapshot:
                 connect_timeout_ms=prov.connect_timeout_ms,
                 first_byte_timeout_ms=prov.first_byte_timeout_ms,
                 idle_timeout_ms=prov.idle_timeout_ms,
+                published_uptime_bp=None if ep.published_uptime is None else int(ep.published_uptime * 100),
+                published_latency_ms=ep.published_latency_ms,
+                published_throughput_tps=ep.published_throughput_tps,
             )
         )
     models: dict[str, ModelInfo] = {}

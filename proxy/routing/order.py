@@ -47,6 +47,36 @@ def _stable_partition(items: list[Option], first: Callable[[Option], bool]) -> l
     return [o for o in items if first(o)] + [o for o in items if not first(o)]
 
 
+# Seeded statistics (docs/routing.md): an endpoint this gateway has no samples for is judged by its
+# published figures; one published below this uptime goes behind its equal-price peers.
+POOR_UPTIME_BP = 9_500
+
+
+def _measured(h: EndpointHealth) -> bool:
+    return h.latency_p50_ms is not None or h.ttft_p50_ms is not None or h.throughput_p50 is not None
+
+
+def effective_throughput(c: Candidate, h: EndpointHealth) -> float | None:
+    """Measured p50 tokens/s, else the published figure, else unknown."""
+    if h.throughput_p50 is not None:
+        return h.throughput_p50
+    return None if c.published_throughput_tps is None else float(c.published_throughput_tps)
+
+
+def effective_latency(c: Candidate, h: EndpointHealth) -> float | None:
+    """Measured p50 time to first token (else total latency), else the published figure, in ms."""
+    measured = h.ttft_p50_ms if h.ttft_p50_ms is not None else h.latency_p50_ms
+    if measured is not None:
+        return measured
+    return None if c.published_latency_ms is None else float(c.published_latency_ms)
+
+
+def poor_uptime(c: Candidate, h: EndpointHealth) -> bool:
+    """Published uptime below POOR_UPTIME_BP and nothing measured here yet (then outages judge it)."""
+    bp = c.published_uptime_bp
+    return bp is not None and bp < POOR_UPTIME_BP and not _measured(h)
+
+
 def _sort_key(by: str, health: HealthView) -> Callable[[Option], tuple[float, ...]]:
     inf = float("inf")
 
@@ -54,18 +84,34 @@ def _sort_key(by: str, health: HealthView) -> Callable[[Option], tuple[float, ..
         c, h = o.candidate, health.get(o.candidate.endpoint_id)
         outage = 1.0 if h.recent_outage else 0.0
         price = float(list_price(c))
+        uptime = 1.0 if poor_uptime(c, h) else 0.0  # a tie-breaker after price, never before it
         if by == "throughput":
-            metric = -h.throughput_p50 if h.throughput_p50 is not None else inf
+            tps = effective_throughput(c, h)
+            metric = -tps if tps is not None else inf
         elif by == "latency":
-            latency = h.ttft_p50_ms if h.ttft_p50_ms is not None else h.latency_p50_ms
+            latency = effective_latency(c, h)
             metric = latency if latency is not None else inf
         elif by == "exacto":  # measured tool-call quality first, then throughput, then price
-            return (outage, tool_error_estimate(h), -(h.throughput_p50 or 0.0), price, float(c.endpoint_id))
+            tps = effective_throughput(c, h) or 0.0
+            return (outage, tool_error_estimate(h), -tps, price, uptime, float(c.endpoint_id))
         else:
             metric = price
-        return (outage, metric, price, float(c.price.request), float(c.endpoint_id))
+        return (outage, metric, price, float(c.price.request), uptime, float(c.endpoint_id))
 
     return key
+
+
+def _poor_uptime_last_among_equal_price(items: list[Option], health: HealthView) -> list[Option]:
+    """Within each group of equal list price, endpoints with a poor published uptime take the group's
+    last positions; other groups keep the positions load balancing gave them."""
+    poor = {id(o) for o in items if poor_uptime(o.candidate, health.get(o.candidate.endpoint_id))}
+    if not poor:
+        return items  # the common case: nothing to move
+    groups: dict[int, list[Option]] = {}
+    for o in items:
+        groups.setdefault(list_price(o.candidate), []).append(o)
+    refill = {price: iter(sorted(g, key=lambda o: id(o) in poor)) for price, g in groups.items()}
+    return [next(refill[list_price(o.candidate)]) for o in items]
 
 
 # An endpoint without enough tool-call samples is assumed to fail this share of them: behind endpoints
@@ -89,16 +135,17 @@ def _load_balanced(options: list[Option], health: HealthView, rng: random.Random
     # The probe goes first so a recovered endpoint gets its one chance promptly; a failed probe
     # still falls back to the rest of the chain.
     failing.sort(key=lambda o: (list_price(o.candidate), o.candidate.endpoint_id))
-    return probes + weighted_shuffle(stable, rng) + failing
+    return probes + _poor_uptime_last_among_equal_price(weighted_shuffle(stable, rng), health) + failing
 
 
 def _meets_preferences(o: Option, req: RouteRequest, health: HealthView) -> bool:
-    h = health.get(o.candidate.endpoint_id)
+    c, h = o.candidate, health.get(o.candidate.endpoint_id)
     min_tps = req.prefs.preferred_min_throughput.get("p50")
     max_latency_s = req.prefs.preferred_max_latency.get("p50")
-    if min_tps is not None and h.throughput_p50 is not None and h.throughput_p50 < min_tps:
+    tps = effective_throughput(c, h)
+    if min_tps is not None and tps is not None and tps < min_tps:
         return False
-    latency = h.ttft_p50_ms if h.ttft_p50_ms is not None else h.latency_p50_ms
+    latency = effective_latency(c, h)
     return not (max_latency_s is not None and latency is not None and latency > max_latency_s * 1000)
 
 
