@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
+
 from proxy.providers.base import HttpCall
 
 # What one result may bring into the prompt. Clipping here bounds the injected text, so admission
@@ -46,3 +48,25 @@ class Engine(Protocol):
     def parse(self, status: int, body: bytes, max_results: int) -> list[Result]:
         """The results, at most `max_results`; raises EngineError for an error status or bad body."""
         ...
+
+
+def parse_results(engine: str, status: int, body: bytes, max_results: int, *, not_json: str = "") -> list[Result]:
+    """The answer shape both engines share, `{"results": [{"url", "title", "content"}, ...]}`: the first
+    `max_results` usable rows, each URL once."""
+    if status != 200:
+        raise EngineError(f"{engine} answered {status}")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise EngineError(f"{engine} did not answer JSON{not_json}") from exc
+    rows = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise EngineError(f"{engine}'s answer has no results list")
+    results: list[Result] = []
+    for row in rows:
+        result = Result.clipped(row.get("url"), row.get("title"), row.get("content")) if isinstance(row, dict) else None
+        if result is not None and all(r.url != result.url for r in results):
+            results.append(result)
+        if len(results) == max_results:
+            break
+    return results

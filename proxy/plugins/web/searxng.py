@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import orjson
-
-from proxy.plugins.web.engine import EngineError, Result
+from proxy.plugins.web.engine import Result, parse_results
 from proxy.providers.base import HttpCall
 
 
@@ -28,22 +26,4 @@ class SearXNG:
         )
 
     def parse(self, status: int, body: bytes, max_results: int) -> list[Result]:
-        if status != 200:
-            raise EngineError(f"SearXNG answered {status}")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EngineError("SearXNG did not answer JSON (is format=json enabled?)") from exc
-        rows = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise EngineError("SearXNG's answer has no results list")
-        results: list[Result] = []
-        for row in rows:
-            result = (
-                Result.clipped(row.get("url"), row.get("title"), row.get("content")) if isinstance(row, dict) else None
-            )
-            if result is not None and all(r.url != result.url for r in results):
-                results.append(result)
-            if len(results) == max_results:
-                break
-        return results
+        return parse_results("SearXNG", status, body, max_results, not_json=" (is format=json enabled?)")

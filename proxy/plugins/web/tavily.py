@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from proxy.plugins.web.engine import EngineError, Result
+from proxy.plugins.web.engine import Result, parse_results
 from proxy.providers.base import HttpCall
 
 # Tavily's own upper bound on max_results.
@@ -35,20 +35,4 @@ class Tavily:
         )
 
     def parse(self, status: int, body: bytes, max_results: int) -> list[Result]:
-        if status != 200:
-            raise EngineError(f"Tavily answered {status}")
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EngineError("Tavily did not answer JSON") from exc
-        rows = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise EngineError("Tavily's answer has no results list")
-        results: list[Result] = []
-        for row in rows:
-            result = (
-                Result.clipped(row.get("url"), row.get("title"), row.get("content")) if isinstance(row, dict) else None
-            )
-            if result is not None:
-                results.append(result)
-        return results[:max_results]
+        return parse_results("Tavily", status, body, max_results)
