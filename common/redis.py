@@ -14,15 +14,23 @@ same command API, and every multi-key script and MULTI in this project touches o
 (billing/gate/keys.py, proxy/health/keys.py explain the tags).
 
 Scripts are registered through `script()` / `async_script()` so a Lua source is hashed once per client.
+The gateway's two per-request scripts (the credit gate's admit and finish) go through `hot_script()`
+instead: one pipelined connection per event loop (`_Mux`), because redis-py's per-command path (pool
+checkout with its condition, lock and observability hooks, a socket probe, a Task for every write
+under `asyncio.wait_for`, argument encoding) cost more CPU than everything else Redis did for a
+request (benchmarks/gateway.py --profile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import hashlib
 import weakref
 from typing import Any, cast
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 import redis.asyncio.cluster as aiocluster
@@ -39,6 +47,7 @@ Redis = redis.Redis
 AsyncRedis = aioredis.Redis
 
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = weakref.WeakKeyDictionary()
+_muxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Mux]] = weakref.WeakKeyDictionary()
 
 
 def configured() -> bool:
@@ -90,8 +99,11 @@ async def async_pubsub(url: str | None = None) -> aioredis.client.PubSub:
 
 async def close_async_redis() -> None:
     """Close this loop's clients (ASGI lifespan shutdown)."""
-    for client in _async.pop(asyncio.get_running_loop(), {}).values():
+    loop = asyncio.get_running_loop()
+    for client in _async.pop(loop, {}).values():
         await client.aclose()
+    for mux in _muxes.pop(loop, {}).values():
+        mux.close()
 
 
 def ping(timeout_s: float = 2.0) -> None:
@@ -142,3 +154,174 @@ class _ClusterScript(AsyncScript):
             # Queued, not awaited: awaiting a cluster pipeline re-initializes it and empties its stack.
             return client.execute_command("EVAL", self.script, len(keys), *keys, *args)
         return await super().__call__(keys, args, client)
+
+
+# --- the hot path: one pipelined connection per event loop ----------------------------------------
+
+
+def hot_script(source: str, url: str | None = None) -> Any:
+    """An awaitable `(keys=[...], args=[...])` running `source` by EVALSHA on this loop's pipelined
+    connection (loading it on NOSCRIPT). On a cluster or over TLS, redis-py's script instead."""
+    url = url or settings.REDIS_URL
+    params = aioredis.connection.parse_url(url)
+    if cluster() or ("connection_class" in params and "path" not in params):
+        return async_script(source, async_redis(url))
+    per_loop = _muxes.setdefault(asyncio.get_running_loop(), {})
+    mux = per_loop.get(url)
+    if mux is None:
+        mux = per_loop[url] = _Mux(dict(params))
+    return _MuxScript(mux, source)
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    """RESP for one command (what redis-py's Encoder accepts: bytes, str, int, float)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, bool) or not isinstance(arg, bytes | int | float):
+            raise redis.DataError(f"invalid Redis argument {arg!r}")
+        elif not isinstance(arg, bytes):
+            arg = repr(arg).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+class _Protocol(asyncio.Protocol):
+    """Replies come back in the order commands were written, so one FIFO of futures matches them.
+    Commands written in one loop iteration leave in one write (one read on the Redis side)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        self.loop = loop
+        self.timeout_s = timeout_s
+        self.reader = hiredis.Reader(replyError=redis.ResponseError)
+        self.waiters: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self.pending: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.watchdog: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            waiter, _ = self.waiters.popleft()
+            if waiter.done():  # its caller was cancelled or timed out
+                continue
+            if isinstance(reply, redis.ResponseError):
+                text = str(reply)
+                waiter.set_exception(redis.exceptions.NoScriptError(text) if text.startswith("NOSCRIPT") else reply)
+            else:
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(redis.ConnectionError(f"Redis connection lost: {exc or 'closed'}"))
+
+    def fail(self, error: redis.RedisError) -> None:
+        self.closed = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        while self.waiters:
+            waiter, _ = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def send(self, packed: bytes) -> asyncio.Future[Any]:
+        if self.closed:
+            raise redis.ConnectionError("Redis connection closed")
+        waiter = self.loop.create_future()
+        self.waiters.append((waiter, self.loop.time() + self.timeout_s))
+        if not self.pending:
+            self.loop.call_soon(self._flush)
+        self.pending.append(packed)
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_later(self.timeout_s, self._check)
+        return waiter
+
+    def _flush(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(self.pending))
+        self.pending.clear()
+
+    def _check(self) -> None:
+        """A reply overdue past the timeout means the connection is stuck: drop it and everything on it."""
+        self.watchdog = None
+        if not self.waiters:
+            return
+        if self.waiters[0][1] <= self.loop.time():
+            self.fail(redis.TimeoutError(f"no reply from Redis within {self.timeout_s}s"))
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.watchdog = self.loop.call_later(self.timeout_s / 4, self._check)
+
+
+class _Mux:
+    """Connects on first use and again after a loss; callers share the connection."""
+
+    def __init__(self, params: dict[str, Any], timeout_s: float = WAIT_SECONDS) -> None:
+        self.params = params
+        self.timeout_s = timeout_s
+        self.proto: _Protocol | None = None
+        self.connecting: asyncio.Future[_Protocol] | None = None
+
+    async def execute(self, *args: Any) -> Any:
+        proto = self.proto
+        if proto is None or proto.closed:
+            proto = await self._connection()
+        return await proto.send(_pack(args))
+
+    async def _connection(self) -> _Protocol:
+        if self.connecting is None:
+            self.connecting = asyncio.ensure_future(self._connect())
+        connecting = self.connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self.connecting is connecting:
+                self.connecting = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        p = self.params
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if "path" in p:
+                    _, proto = await loop.create_unix_connection(lambda: _Protocol(loop, self.timeout_s), p["path"])
+                else:
+                    factory = lambda: _Protocol(loop, self.timeout_s)  # noqa: E731
+                    _, proto = await loop.create_connection(factory, p.get("host", "localhost"), p.get("port", 6379))
+                hello = []
+                if p.get("password"):
+                    auth = (p["username"], p["password"]) if p.get("username") else (p["password"],)
+                    hello.append(proto.send(_pack(("AUTH", *auth))))
+                if p.get("db"):
+                    hello.append(proto.send(_pack(("SELECT", p["db"]))))
+                await asyncio.gather(*hello)
+        except TimeoutError as exc:
+            raise redis.TimeoutError(f"connecting to Redis took over {self.timeout_s}s") from exc
+        except OSError as exc:
+            raise redis.ConnectionError(f"connecting to Redis: {exc}") from exc
+        self.proto = proto
+        return proto
+
+    def close(self) -> None:
+        if self.proto is not None and self.proto.transport is not None:
+            self.proto.transport.close()
+        self.proto = None
+
+
+class _MuxScript:
+    def __init__(self, mux: _Mux, source: str) -> None:
+        self.mux = mux
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: Any = (), args: Any = ()) -> Any:
+        try:
+            return await self.mux.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # a restarted or flushed server: load once, then run
+            await self.mux.execute("SCRIPT", "LOAD", self.source)
+            return await self.mux.execute("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -21,7 +21,7 @@ from billing.gate.lease import LeaseKeeper
 from billing.gate.queue import CHARGE_FIELD, EVENT_FIELD, RedisStreamQueue, UsageQueue, decode, encode
 from billing.selectors import OrgLedgerSnapshot, UsageWindows, key_settled_usage, org_ledger_snapshot
 from billing.usage import UsageEvent
-from common.redis import async_redis, async_script, script, sync_redis
+from common.redis import async_redis, hot_script, script, sync_redis
 
 # A refusal re-reads the org's ledger at most this often (see admit()).
 REFUSAL_RESYNC_SECONDS = 5
@@ -60,8 +60,7 @@ class RedisGate:
         loop = asyncio.get_running_loop()
         found = self._async.get(loop)
         if found is None:
-            client = async_redis(self.url)
-            found = self._async[loop] = {n: async_script(scripts.source(n), client) for n in ("admit", "finish")}
+            found = self._async[loop] = {n: hot_script(scripts.source(n), self.url) for n in ("admit", "finish")}
         return found[name]
 
     async def admit(
@@ -195,12 +194,14 @@ class RedisGate:
         """One ZADD XX per shard: only holds still open move (a finished or expired one is not brought
         back, and XX adds no id to a shard it was not admitted in, so no per-hold shard is tracked)."""
         deadline = rules.now() + lease_s
-        client = async_redis(self.url)
         members = dict.fromkeys(rids, deadline)
-        changed = await asyncio.gather(
-            *(client.zadd(keys.deadlines(s), members, xx=True, ch=True) for s in range(keys.shards()))
-        )
-        return sum(int(c or 0) for c in changed)
+        # One pipeline, not concurrent commands: on a cluster it sends one batch per node, where
+        # concurrent commands racing to open the same node's first connection failed inside redis-py
+        # (its connection's writer was gone mid-handshake: tests/test_redis_cluster.py, 1 run in 6).
+        pipe = async_redis(self.url).pipeline(transaction=False)
+        for s in range(keys.shards()):
+            pipe.zadd(keys.deadlines(s), members, xx=True, ch=True)
+        return sum(int(c or 0) for c in await pipe.execute())
 
     def queue(self) -> UsageQueue:
         """The settlement side of the stream finish() appends to, as this process's consumer."""
