@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,17 +12,16 @@ import orjson
 from billing.pricing import PriceCard, Usage, cost_split_nanos
 from common.money import nanos_to_usd_number
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Each random byte picks a character through one table lookup (bytes.translate, in C). 256 is not a
+# multiple of 62, so the first eight characters are a little likelier: 20 of them still carry over
+# 118 bits, and ids only need to be unique (every read of a generation is scoped to its organization).
+_BYTE_TO_CHAR = bytes(_ALPHABET[b % 62] for b in range(256))
 
 
 def new_generation_id() -> str:
     """`gen-<unix seconds>-<20 alphanumerics>`, as OpenRouter's ids look."""
-    n = int.from_bytes(secrets.token_bytes(15), "big")
-    chars = []
-    for _ in range(20):
-        n, r = divmod(n, 62)
-        chars.append(_ALPHABET[r])
-    return f"gen-{int(time.time())}-{''.join(chars)}"
+    return f"gen-{int(time.time())}-{os.urandom(20).translate(_BYTE_TO_CHAR).decode()}"
 
 
 def usage_json(
