@@ -161,7 +161,8 @@ class _ClusterScript(AsyncScript):
 
 def hot_script(source: str, url: str | None = None) -> Any:
     """An awaitable `(keys=[...], args=[...])` running `source` by EVALSHA on this loop's pipelined
-    connection (loading it on NOSCRIPT). On a cluster or over TLS, redis-py's script instead."""
+    connection (loading it on NOSCRIPT, and run again once if the connection drops: only for scripts
+    that are idempotent). On a cluster or over TLS, redis-py's script instead."""
     url = url or settings.REDIS_URL
     params = aioredis.connection.parse_url(url)
     if cluster() or ("connection_class" in params and "path" not in params):
@@ -320,6 +321,15 @@ class _MuxScript:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
     async def __call__(self, keys: Any = (), args: Any = ()) -> Any:
+        try:
+            return await self._run(keys, args)
+        except redis.ConnectionError:
+            # The connection was lost under the call (a Redis restart, a killed client): once more on
+            # a new one. hot_script's callers are idempotent per id, so a run that did land is not
+            # counted twice (the gate's admit and finish both check their reservation id first).
+            return await self._run(keys, args)
+
+    async def _run(self, keys: Any, args: Any) -> Any:
         try:
             return await self.mux.execute("EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # a restarted or flushed server: load once, then run

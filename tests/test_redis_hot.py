@@ -114,6 +114,20 @@ def test_a_killed_connection_fails_in_flight_calls_and_the_next_call_reconnects(
     assert reconnected
 
 
+def test_a_call_on_a_connection_dropped_under_it_runs_again_on_a_new_one() -> None:
+    async def main() -> tuple[Any, Any]:
+        echo = hot_script(ECHO)
+        await echo(keys=["k"], args=[1, 2, 3])
+        client_id = await echo.mux.execute("CLIENT", "ID")
+        sync_redis().client_kill_filter(_id=client_id)
+        # No await in between: the loop has not yet seen the close, so this goes out on the dead socket.
+        return await echo(keys=["k2"], args=[4, 5, 6]), await _new_client_id(echo.mux)
+
+    again, new_id = run(main)
+    assert again == [b"k2", b"4", b"5", b"6"]
+    assert new_id != b"0"
+
+
 async def _new_client_id(mux: Mux) -> Any:
     return await mux.execute("CLIENT", "ID")
 
