@@ -7,9 +7,11 @@ once; the few seconds an entry lives are only the backstop for a process that mi
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -48,6 +50,29 @@ class OrgContext:
 class _TTLCache(Generic[V]):
     def __init__(self) -> None:
         self._items: dict[object, tuple[float, V]] = {}
+        self._loading: dict[object, asyncio.Future[V]] = {}
+
+    async def fetch(self, key: object, load: Callable[[], V], ttl: Callable[[V], float]) -> V:
+        """The cached value, or one load (in a thread) shared by every caller that misses meanwhile:
+        when an entry expires under 64 concurrent requests, the database is read once, not 64 times."""
+        found, value = self.get(key)
+        if found:
+            return cast(V, value)  # the stored value, None included (an unknown key)
+        pending = self._loading.get(key)
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            pending = self._loading[key] = asyncio.ensure_future(self._load(key, load, ttl))
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' load.
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: object, load: Callable[[], V], ttl: Callable[[V], float]) -> V:
+        try:
+            value = await sync_to_async(load)()
+            if self._loading.get(key) is asyncio.current_task():  # not dropped while loading
+                self.put(key, value, ttl(value))
+            return value
+        finally:
+            if self._loading.get(key) is asyncio.current_task():
+                del self._loading[key]
 
     def get(self, key: object) -> tuple[bool, V | None]:
         hit = self._items.get(key)
@@ -62,9 +87,11 @@ class _TTLCache(Generic[V]):
 
     def drop(self, key: object) -> None:
         self._items.pop(key, None)
+        self._loading.pop(key, None)  # a load already running read the old row: do not cache it
 
     def clear(self) -> None:
         self._items.clear()
+        self._loading.clear()
 
 
 _keys: _TTLCache[KeyRecord | None] = _TTLCache()
@@ -118,10 +145,7 @@ def bearer_token(authorization: str) -> str:
 async def authenticate(authorization: str) -> KeyRecord:
     """The inference key behind an `Authorization` header, or a 401/403 GatewayError."""
     digest = key_hash(bearer_token(authorization))
-    found, record = _keys.get(digest)
-    if not found:
-        record = await sync_to_async(_load_key)(digest)
-        _keys.put(digest, record, KEY_CACHE_SECONDS if record else UNKNOWN_KEY_CACHE_SECONDS)
+    record = await _keys.fetch(digest, lambda: _load_key(digest), _key_ttl)
     if record is None:
         raise GatewayError(401, "User not found.")
     if record.disabled:
@@ -133,12 +157,12 @@ async def authenticate(authorization: str) -> KeyRecord:
     return record
 
 
+def _key_ttl(record: KeyRecord | None) -> float:
+    return KEY_CACHE_SECONDS if record else UNKNOWN_KEY_CACHE_SECONDS
+
+
 async def org_context(org_id: int) -> OrgContext:
-    found, ctx = _orgs.get(org_id)
-    if not found or ctx is None:
-        ctx = await sync_to_async(_load_org)(org_id)
-        _orgs.put(org_id, ctx, ORG_CACHE_SECONDS)
-    return ctx
+    return await _orgs.fetch(org_id, lambda: _load_org(org_id), lambda _: ORG_CACHE_SECONDS)
 
 
 def caches_clear() -> None:
