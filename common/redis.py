@@ -178,12 +178,21 @@ def _pack(args: tuple[Any, ...]) -> bytes:
     """RESP for one command (what redis-py's Encoder accepts: bytes, str, int, float)."""
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
-        if isinstance(arg, str):
+        kind = type(arg)  # exact types first: this runs ~25 times per admit and finish
+        if kind is bytes:
+            pass
+        elif kind is str:
             arg = arg.encode()
-        elif isinstance(arg, bool) or not isinstance(arg, bytes | int | float):
+        elif kind is int:
+            arg = b"%d" % arg
+        elif isinstance(arg, bool) or not isinstance(arg, bytes | str | int | float):
             raise redis.DataError(f"invalid Redis argument {arg!r}")
-        elif not isinstance(arg, bytes):
-            arg = repr(arg).encode()
+        elif isinstance(arg, str):
+            arg = str(arg).encode()
+        elif isinstance(arg, int):  # an IntEnum's repr is not its number
+            arg = b"%d" % arg
+        else:
+            arg = bytes(arg) if isinstance(arg, bytes) else repr(arg).encode()
         out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(out)
 

@@ -8,6 +8,7 @@ Redis stops answering.
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -177,3 +178,13 @@ def test_an_argument_redis_cannot_take_is_refused_before_sending(bad: object) ->
         return (await asyncio.gather(echo(keys=["k"], args=[bad, 1, 2]), return_exceptions=True))[0]
 
     assert isinstance(run(main), RedisError)
+
+
+def test_numbers_are_sent_as_their_digits() -> None:
+    class Tier(enum.IntEnum):
+        GOLD = 3
+
+    async def main() -> Any:
+        return await hot_script(ECHO)(keys=["k"], args=[Tier.GOLD, 1.5, -(2**63)])
+
+    assert run(main) == [b"k", b"3", b"1.5", b"-9223372036854775808"]
