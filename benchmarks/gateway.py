@@ -20,9 +20,10 @@ It prints requests/s at 64 connections, latency p50/p99 at 1 connection (added =
 time to first token, and for the gateway rows the server's CPU time per request (read from /proc:
 the number least disturbed by other load on the machine) and its Redis round trips and script
 calls per request (its own Redis server's INFO counters), how busy each core was in each row, then
-ratios to nginx and PASS/FAIL against the targets, and writes the run as JSON under
-benchmarks/results/. `--profile DIR` samples each gateway's throughput runs with py-spy. Exit
-status 1 if a target is missed. Method: docs/benchmarks.md.
+ratios to nginx and PASS/FAIL against the targets. Then one settlement worker loop
+(benchmarks/settle_drain.py) on core 0 posts what the gateway queued, and the run prints its CPU per
+event. The whole run is written as JSON under benchmarks/results/. `--profile DIR` samples each
+gateway's throughput runs with py-spy. Exit status 1 if a target is missed. Method: docs/benchmarks.md.
 
 `--compare DIR` starts a second gateway from another checkout (its own database and Redis db, the
 same mock, the same harness) and measures it as a "baseline" row right after this tree's gateway,
@@ -55,11 +56,13 @@ PY = sys.executable
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
-# Targets, as ratios to nginx measured in the same run (see docs/benchmarks.md for the reference numbers).
-TARGET_NONSTREAM_RATIO = 0.025
-TARGET_STREAM_RATIO = 0.01
-TARGET_ADDED_P50_MS = 2.0
-TARGET_ADDED_TTFT_MS = 2.0
+# Targets (issue 14), as ratios to nginx measured in the same run where they are rates: see
+# docs/benchmarks.md for the reference numbers they come from.
+TARGET_NONSTREAM_RATIO = 0.045
+TARGET_STREAM_RATIO = 0.05
+TARGET_ADDED_P50_MS = 0.7
+TARGET_ADDED_TTFT_MS = 0.7
+TARGET_CPU_MS = 0.5  # gateway CPU per non-streaming request, every governance feature on
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 UPSTREAM = {"nonstream": "mock-ok", "stream": "mock-chunks-50"}
@@ -209,6 +212,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     failures: int  # non-2xx, socket errors, and bodies missing what the mode must contain
+    requests: int = 0  # answered in the run, as wrk counts them
     detail: str = ""  # what the failures were, when there were any
 
 
@@ -255,7 +259,8 @@ def run_wrk(
         + [f"HTTP {code}: {n}" for code, n in re.findall(r"status (\d+) (\d+)", out) if code != "200"]
         + [f"bad bodies: {m.group(1)}" for m in [re.search(r"bad (\d+)", out)] if m and m.group(1) != "0"]
     )
-    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, failures=failures, detail=detail)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, failures=failures, detail=detail, requests=requests)
 
 
 def measure_ttft(port: int, path: str, body: dict[str, Any], auth: str, requests: int) -> float:
@@ -306,6 +311,8 @@ class Row:
     cores: dict[str, tuple[float, float]] = field(default_factory=dict)  # busy share of core 0, core 1
     redis_url: str = ""  # the gateway's own Redis server, whose counters are charged to this row
     redis: dict[str, tuple[float, float]] = field(default_factory=dict)  # (reads, script calls) per request
+    env: dict[str, str] = field(default_factory=dict)  # a gateway's environment (database, Redis)
+    settlement: dict[str, float] = field(default_factory=dict)  # measure_settlement()
 
     def body(self, mode: str) -> dict[str, Any]:
         return {"model": self.models[mode], "messages": MESSAGES, "stream": mode == "stream"}
@@ -472,6 +479,28 @@ def redis_counters(url: str) -> tuple[int, int]:
     return reads, scripts
 
 
+def measure_settlement(row: Row) -> None:
+    """What the gateway queued, settled by one worker loop on core 0 (idle once the rows are done):
+    the worker's CPU per event, so capacity planning can add a settlement core to gateway cores."""
+    cores_before = core_ticks()
+    argv = ["taskset", "-c", SERVER_CPU, PY, str(HERE / "settle_drain.py")]
+    done = subprocess.run(argv, env=row.env, cwd=REPO, capture_output=True, text=True, check=True)
+    busy = core_busy(cores_before, core_ticks())
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    events, cpu_s, wall_s = int(result["events"]), float(result["cpu_s"]), float(result["wall_s"])
+    if not events:
+        return
+    per_core = events / cpu_s if cpu_s else float("inf")
+    row.settlement = {"events": events, "wall_s": wall_s, "worker_cpu_s": cpu_s, "events_per_worker_core_s": per_core}
+    need = row.thr["nonstream"].rps / per_core
+    print(
+        f"settlement, one worker on core 0: {events:,} events in {wall_s:.1f} s ({events / wall_s:,.0f}/s), worker "
+        f"CPU {1000 * cpu_s / events:.3f} ms/event = {per_core:,.0f} events/s per worker core; cores busy "
+        f"0 {busy[0]:.0%}, 1 {busy[1]:.0%} (PostgreSQL and Redis run unpinned). One gateway core at "
+        f"{row.thr['nonstream'].rps:,.0f} req/s keeps {need:.2f} of a settlement core busy."
+    )
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
@@ -521,14 +550,19 @@ def report(direct: Row, nginx: Row, gateway: Row, queued: int, baseline: Row | N
         ),
         (f"streaming req/s >= {TARGET_STREAM_RATIO:.1%} of nginx", f"{st_ratio:.2%}", st_ratio >= TARGET_STREAM_RATIO),
         (
-            f"added p50 (non-streaming) < {TARGET_ADDED_P50_MS} ms",
+            f"added p50 (non-streaming) <= {TARGET_ADDED_P50_MS} ms",
             f"{added(gateway, 'nonstream', 'p50_ms'):.2f} ms",
-            added(gateway, "nonstream", "p50_ms") < TARGET_ADDED_P50_MS,
+            added(gateway, "nonstream", "p50_ms") <= TARGET_ADDED_P50_MS,
         ),
         (
-            f"added time to first token < {TARGET_ADDED_TTFT_MS} ms",
+            f"added time to first token <= {TARGET_ADDED_TTFT_MS} ms",
             f"{gateway.ttft_ms - direct.ttft_ms:.2f} ms",
-            gateway.ttft_ms - direct.ttft_ms < TARGET_ADDED_TTFT_MS,
+            gateway.ttft_ms - direct.ttft_ms <= TARGET_ADDED_TTFT_MS,
+        ),
+        (
+            f"gateway CPU per non-streaming request <= {TARGET_CPU_MS} ms",
+            f"{gateway.cpu_ms['nonstream']:.3f} ms",
+            gateway.cpu_ms["nonstream"] <= TARGET_CPU_MS,
         ),
         ("no failed responses through the gateway", str(failures[gateway.name]), failures[gateway.name] == 0),
     ]
@@ -668,7 +702,9 @@ def start_gateway(
     proc = procs.start(["taskset", "-c", SERVER_CPU, *server_argv(server, port)], log=log, env=env, cwd=repo)
     wait_http(port, "/api/v1/chat/completions", proc, log)
     path = "/api/v1/chat/completions"
-    return Row(name, port, path, f"Bearer {key}", GATEWAY_MODELS, tally=True, pid=proc.pid, redis_url=redis_url)
+    row = Row(name, port, path, f"Bearer {key}", GATEWAY_MODELS, tally=True, pid=proc.pid, redis_url=redis_url)
+    row.env = env
+    return row
 
 
 def nginx_mock_bodies(mock_url: str, into: Path) -> None:
@@ -787,6 +823,8 @@ def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
             f"{served:,} usage events wait for settlement (no worker runs here; settled, a request leaves "
             "about 32 bytes: tests/e2e/test_live_faults.py)"
         )
+    if served > 0:
+        measure_settlement(via_gateway)
     end_load = os.getloadavg()[0]
     print(f"load average at the end: {end_load:.2f}")
     write_results(args, rows, ok, (load, end_load))
@@ -824,6 +862,7 @@ def write_results(args: argparse.Namespace, rows: list[Row], ok: bool, load: tup
                     for mode in ("nonstream", "stream")
                 },
                 "ttft_ms": row.ttft_ms,
+                "settlement": row.settlement or None,
             }
             for row in rows
         ],
