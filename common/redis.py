@@ -15,7 +15,7 @@ same command API, and every multi-key script and MULTI in this project touches o
 
 Scripts are registered through `script()` / `async_script()` so a Lua source is hashed once per client.
 The gateway's two per-request scripts (the credit gate's admit and finish) go through `hot_script()`
-instead: one pipelined connection per event loop (`_Mux`), because redis-py's per-command path (pool
+instead: one pipelined connection per event loop (`HotConnection`), because redis-py's per-command path (pool
 checkout with its condition, lock and observability hooks, a socket probe, a Task for every write
 under `asyncio.wait_for`, argument encoding) cost more CPU than everything else Redis did for a
 request (benchmarks/gateway.py --profile).
@@ -47,7 +47,7 @@ Redis = redis.Redis
 AsyncRedis = aioredis.Redis
 
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = weakref.WeakKeyDictionary()
-_muxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Mux]] = weakref.WeakKeyDictionary()
+_muxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, HotConnection]] = weakref.WeakKeyDictionary()
 
 
 def configured() -> bool:
@@ -163,15 +163,24 @@ def hot_script(source: str, url: str | None = None) -> Any:
     """An awaitable `(keys=[...], args=[...])` running `source` by EVALSHA on this loop's pipelined
     connection (loading it on NOSCRIPT, and run again once if the connection drops: only for scripts
     that are idempotent). On a cluster or over TLS, redis-py's script instead."""
-    url = url or settings.REDIS_URL
-    params = aioredis.connection.parse_url(url)
-    if cluster() or ("connection_class" in params and "path" not in params):
+    connection = hot_connection(url)
+    if connection is None:
         return async_script(source, async_redis(url))
+    return _MuxScript(connection, source)
+
+
+def hot_connection(url: str | None = None) -> HotConnection | None:
+    """This loop's pipelined connection to a single Redis server; None on a cluster or over TLS,
+    where callers use redis-py's clients."""
+    url = url or settings.REDIS_URL
     per_loop = _muxes.setdefault(asyncio.get_running_loop(), {})
-    mux = per_loop.get(url)
-    if mux is None:
-        mux = per_loop[url] = _Mux(dict(params))
-    return _MuxScript(mux, source)
+    connection = per_loop.get(url)
+    if connection is None:
+        params = aioredis.connection.parse_url(url)
+        if cluster() or ("connection_class" in params and "path" not in params):
+            return None
+        connection = per_loop[url] = HotConnection(dict(params))
+    return connection
 
 
 def _pack(args: tuple[Any, ...]) -> bytes:
@@ -268,7 +277,7 @@ class _Protocol(asyncio.Protocol):
         self.watchdog = self.loop.call_later(self.timeout_s / 4, self._check)
 
 
-class _Mux:
+class HotConnection:
     """Connects on first use and again after a loss; callers share the connection."""
 
     def __init__(self, params: dict[str, Any], timeout_s: float = WAIT_SECONDS) -> None:
@@ -324,7 +333,7 @@ class _Mux:
 
 
 class _MuxScript:
-    def __init__(self, mux: _Mux, source: str) -> None:
+    def __init__(self, mux: HotConnection, source: str) -> None:
         self.mux = mux
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()

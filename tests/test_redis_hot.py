@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from common.redis import RedisError, ResponseError, hot_script, sync_redis
-from common.redis import _Mux as Mux
+from common.redis import HotConnection, RedisError, ResponseError, hot_script, sync_redis
 
 ECHO = "return {KEYS[1], ARGV[1], ARGV[2], ARGV[3]}"
 
@@ -129,7 +128,7 @@ def test_a_call_on_a_connection_dropped_under_it_runs_again_on_a_new_one() -> No
     assert new_id != b"0"
 
 
-async def _new_client_id(mux: Mux) -> Any:
+async def _new_client_id(mux: HotConnection) -> Any:
     return await mux.execute("CLIENT", "ID")
 
 
@@ -142,7 +141,7 @@ def test_a_server_that_stops_answering_times_out_instead_of_hanging() -> None:
 
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        mux = Mux({"host": "127.0.0.1", "port": port}, timeout_s=0.3)
+        mux = HotConnection({"host": "127.0.0.1", "port": port}, timeout_s=0.3)
         started = time.monotonic()
         first = await asyncio.gather(mux.execute("PING"), return_exceptions=True)
         waited = time.monotonic() - started
@@ -163,7 +162,7 @@ def test_an_unreachable_server_is_a_connection_error() -> None:
         with socket.socket() as s:  # a port nothing listens on
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        mux = Mux({"host": "127.0.0.1", "port": port}, timeout_s=1)
+        mux = HotConnection({"host": "127.0.0.1", "port": port}, timeout_s=1)
         return (await asyncio.gather(mux.execute("PING"), return_exceptions=True))[0]
 
     error = run(main)
