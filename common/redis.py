@@ -305,6 +305,7 @@ class HotConnection:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         p = self.params
+        proto: _Protocol | None = None
         try:
             async with asyncio.timeout(self.timeout_s):
                 if "path" in p:
@@ -319,10 +320,14 @@ class HotConnection:
                 if p.get("db"):
                     hello.append(proto.send(_pack(("SELECT", p["db"]))))
                 await asyncio.gather(*hello)
-        except TimeoutError as exc:
-            raise redis.TimeoutError(f"connecting to Redis took over {self.timeout_s}s") from exc
-        except OSError as exc:
-            raise redis.ConnectionError(f"connecting to Redis: {exc}") from exc
+        except BaseException as exc:
+            if proto is not None and proto.transport is not None:
+                proto.transport.close()  # refused AUTH or SELECT, or cancelled: no half-open connection left
+            if isinstance(exc, TimeoutError):
+                raise redis.TimeoutError(f"connecting to Redis took over {self.timeout_s}s") from exc
+            if isinstance(exc, OSError):
+                raise redis.ConnectionError(f"connecting to Redis: {exc}") from exc
+            raise
         self.proto = proto
         return proto
 

@@ -187,3 +187,23 @@ def test_numbers_are_sent_as_their_digits() -> None:
         return await hot_script(ECHO)(keys=["k"], args=[Tier.GOLD, 1.5, -(2**63)])
 
     assert run(main) == [b"k", b"3", b"1.5", b"-9223372036854775808"]
+
+
+def test_a_refused_handshake_leaves_no_connection_behind() -> None:
+    client = sync_redis()
+
+    def connections() -> int:
+        return len(client.client_list())
+
+    async def main() -> tuple[BaseException, int, int]:
+        before = connections()
+        connection = HotConnection(
+            {"host": "127.0.0.1", "port": client.connection_pool.connection_kwargs["port"], "db": 999}
+        )
+        refused = (await asyncio.gather(connection.execute("PING"), return_exceptions=True))[0]
+        await asyncio.sleep(0.05)  # let the server see the close
+        return refused, before, connections()
+
+    refused, before, after = run(main)
+    assert isinstance(refused, ResponseError) and "DB index" in str(refused)
+    assert after == before
