@@ -141,7 +141,14 @@ def test_a_sigkilled_gateways_holds_are_released_within_about_one_lease(
         time.sleep(0.25)
     print(f"\nadmitted again {waited:.1f}s after SIGKILL (lease {LEASE_S}s)")
     settle_usage()
-    assert int(redis.Redis.from_url(settings.REDIS_URL).hget(keys.org(org.pk), "res") or 0) == 0  # all 20 released
+    # Holds admitted between two lease renewals keep their admission deadline, which whole seconds
+    # can put up to a second before the renewed ones': the first admission may come when only some
+    # have lapsed. Every one of the 20 must still be released within the same bound.
+    reserved = redis.Redis.from_url(settings.REDIS_URL)
+    while int(reserved.hget(keys.org(org.pk), "res") or 0) and time.monotonic() - killed_at < 3 * LEASE_S:
+        reservations_expire()
+        time.sleep(0.25)
+    assert int(reserved.hget(keys.org(org.pk), "res") or 0) == 0  # all 20 released
     assert org_balance_nanos(org) == grant - OK_COST  # only the request that was served is charged
     call_command("ledger_verify")
 
