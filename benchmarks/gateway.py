@@ -732,38 +732,38 @@ def start_nginx(procs: Procs, template: str, name: str, tmp: Path, *, cpu: str, 
     wait_http(int(str(values["listen_port"])), "/_health", proc, log)
 
 
+def start_upstream(procs: Procs, tmp: Path, upstream: str = "nginx") -> tuple[int, str, str]:
+    """The upstream mock on the harness core: (port, base URL, streaming path). The Python mock
+    always starts (it supplies the answers); with `upstream="nginx"` an nginx worker serves them."""
+    py_mock_port = free_port()
+    py_mock_url = f"http://127.0.0.1:{py_mock_port}"
+    mock_log = tmp / "mock.log"
+    # The Python mock runs on the harness core (core 1) with wrk, never on the measured one.
+    argv = ["taskset", "-c", CLIENT_CPU, PY, "-m", "tests.mockprovider", "--port", str(py_mock_port), "--no-record"]
+    mock = procs.start(argv, log=mock_log)
+    wait_http(py_mock_port, "/_health", mock, mock_log)
+    if upstream != "nginx":
+        return py_mock_port, py_mock_url, "/v1/chat/completions"
+    nginx_mock_bodies(py_mock_url, tmp / "bodies")
+    mock_port = free_port()
+    start_nginx(
+        procs, "nginx-mock.conf.tmpl", "mock-nginx", tmp, cpu=CLIENT_CPU, listen_port=mock_port, bodies=tmp / "bodies"
+    )
+    return mock_port, f"http://127.0.0.1:{mock_port}", "/sse/v1/chat/completions"
+
+
 def run(args: argparse.Namespace, tmp: Path, procs: Procs) -> int:
     sys.path.insert(0, str(REPO))
     # The project's one Redis seam reads its settings (whether Redis is a cluster) on first use.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrouter_site.settings")
     from common.redis import sync_redis
 
-    py_mock_port, nginx_port = free_port(), free_port()
-    py_mock_url = f"http://127.0.0.1:{py_mock_port}"
-
+    nginx_port = free_port()
     load = os.getloadavg()[0]
     if load > 0.5:
         # Two cores, each with one job: anything else running skews every row (the ratios less so).
         print(f"WARNING: 1-minute load average is {load:.2f}; other processes will distort these numbers")
-    mock_log = tmp / "mock.log"
-    # The Python mock runs on the harness core (core 1) with wrk, never on the measured one.
-    argv = ["taskset", "-c", CLIENT_CPU, PY, "-m", "tests.mockprovider", "--port", str(py_mock_port), "--no-record"]
-    mock = procs.start(argv, log=mock_log)
-    wait_http(py_mock_port, "/_health", mock, mock_log)
-    mock_port, mock_url, stream_path = py_mock_port, py_mock_url, "/v1/chat/completions"
-    if args.upstream == "nginx":
-        nginx_mock_bodies(py_mock_url, tmp / "bodies")
-        mock_port = free_port()
-        mock_url, stream_path = f"http://127.0.0.1:{mock_port}", "/sse/v1/chat/completions"
-        start_nginx(
-            procs,
-            "nginx-mock.conf.tmpl",
-            "mock-nginx",
-            tmp,
-            cpu=CLIENT_CPU,
-            listen_port=mock_port,
-            bodies=tmp / "bodies",
-        )
+    mock_port, mock_url, stream_path = start_upstream(procs, tmp, args.upstream)
     print(f"upstream mock ({args.upstream}) on :{mock_port}, nginx proxy on :{nginx_port}, server {args.server}")
     start_nginx(procs, "nginx.conf.tmpl", "nginx", tmp, cpu=SERVER_CPU, mock_port=mock_port, listen_port=nginx_port)
 

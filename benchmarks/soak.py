@@ -53,26 +53,17 @@ def run(args: argparse.Namespace, tmp: Path, procs: bench.Procs) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openrouter_site.settings")
     from common.redis import sync_redis
 
-    py_mock_port = bench.free_port()
-    py_mock_url = f"http://127.0.0.1:{py_mock_port}"
-    argv = ["taskset", "-c", bench.CLIENT_CPU, bench.PY, "-m", "tests.mockprovider", "--port", str(py_mock_port)]
-    mock = procs.start([*argv, "--no-record"], log=tmp / "mock.log")
-    bench.wait_http(py_mock_port, "/_health", mock, tmp / "mock.log")
-    bench.nginx_mock_bodies(py_mock_url, tmp / "bodies")
-    mock_port = bench.free_port()
-    mock_url = f"http://127.0.0.1:{mock_port}"
-    bench.start_nginx(
-        procs,
-        "nginx-mock.conf.tmpl",
-        "mock-nginx",
-        tmp,
-        cpu=bench.CLIENT_CPU,
-        listen_port=mock_port,
-        bodies=tmp / "bodies",
-    )
+    _, mock_url, stream_path = bench.start_upstream(procs, tmp)
     redis_url = bench.start_redis(procs, "gateway", tmp)
     row = bench.start_gateway(
-        procs, bench.REPO, "gateway", args.database, redis_url, mock_url, tmp, stream_base=f"{mock_url}/sse/v1"
+        procs,
+        bench.REPO,
+        "gateway",
+        args.database,
+        redis_url,
+        mock_url,
+        tmp,
+        stream_base=mock_url + stream_path.removesuffix("/chat/completions"),
     )
     assert row.pid is not None
     for mode in ("nonstream", "stream"):
