@@ -112,6 +112,7 @@ class RedisHealthStore(HealthStore):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Future[list[Any]]] = set()  # background writes close() waits for
 
     def _scripts(self) -> tuple[_Script, _Script]:
         """The scripts on the running event loop's client: asyncio connections cannot cross loops,
@@ -163,7 +164,7 @@ class RedisHealthStore(HealthStore):
             wake.clear()
             await asyncio.sleep(self.config.flush_ms / 1000)
             try:
-                await self._write([])
+                await self._background_write([])
             except Exception:  # Redis away: drop this batch (health is advisory), keep serving
                 logger.warning("health records could not be written", exc_info=True)
 
@@ -171,9 +172,17 @@ class RedisHealthStore(HealthStore):
         while True:
             await asyncio.sleep(self.config.snapshot_ms / 1000)
             try:
-                await self._refresh()
+                await self._refresh(background=True)
             except Exception:  # the request path reads Redis itself once the snapshot is stale
                 logger.warning("health snapshot refresh failed", exc_info=True)
+
+    async def _background_write(self, reads: list[int]) -> list[Any]:
+        """A background task's write, shielded from the task's cancellation: once a batch has left the
+        buffer, only this write holds it, so close() waits for it rather than lose the records."""
+        write = asyncio.ensure_future(self._write(reads))
+        self._inflight.add(write)
+        write.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(write)
 
     def _drain(self) -> list[_Record]:
         out: list[_Record] = []
@@ -221,14 +230,14 @@ class RedisHealthStore(HealthStore):
             return [rows[0] for rows in results[len(batch) :]]
         raise AssertionError("unreachable")
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, *, background: bool = False) -> None:
         now = self._now_ms()
         cutoff = now - self.config.watch_ms
         for eid in [e for e, seen in self._watched.items() if seen < cutoff]:
             del self._watched[eid]
         ids = list(self._watched)
         touched = dict(self._touched)
-        rows = await self._write(ids)
+        rows = await (self._background_write(ids) if background else self._write(ids))
         snapshot: dict[int, _Entry | None] = {}
         for eid, row in zip(ids, rows, strict=True):
             if self._touched.get(eid) != touched.get(eid):
@@ -351,12 +360,16 @@ class RedisHealthStore(HealthStore):
     async def close(self) -> None:
         # The clients are the process's shared ones (common.redis closes them at shutdown): write
         # what is buffered, stop this loop's tasks and forget the scripts bound to the clients.
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
         with contextlib.suppress(RuntimeError):
             if self._loop is asyncio.get_running_loop():
+                # Cancelled tasks stop at once; a write they had started finishes (it holds drained records).
+                await asyncio.gather(*tasks, *self._inflight, return_exceptions=True)
                 await self._write([])
-        for task in self._tasks:
-            task.cancel()
-        self._tasks, self._loop, self._wake = [], None, None
+        self._inflight.clear()
+        self._loop, self._wake = None, None
         self._client = self._bound = self._loaded = None
 
     def stats(self, endpoint_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -4,7 +4,8 @@
 The catalog, world and credentials are the end-to-end harness's (tests/e2e/support.py); the
 credentials go into `settings.PROVIDER_ENV` instead of a process environment. Each test runs its
 requests in one event loop (`asyncio.run`), and `asgi_client()` closes what that loop opened: the
-upstream session and the loop's Redis clients (what lifespan shutdown does for a real process).
+health store's buffer, the upstream session and the loop's Redis clients (what lifespan shutdown
+does for a real process).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ async def asgi_client(key: str | None) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=asgi, base_url="http://gateway.test", headers=headers) as client:
             yield client
     finally:
+        # The lifespan shutdown's order: buffered health records are written before Redis closes.
+        await get_health_store().close()
         await transport.close()
         await close_async_redis()
         # The key and catalog reads ran in asgiref's worker thread, on its own connection: close it, or

@@ -7,6 +7,7 @@ connection belongs to the loop that opened it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -460,6 +461,25 @@ def test_close_writes_buffered_records() -> None:
         assert make().stats([88])[88]["uptime_last_5m"] == 100.0
 
     run("redis", body)
+
+
+def test_close_waits_for_a_batch_the_flush_task_already_took() -> None:
+    """Shutdown right after the last answer: the flush task has drained the buffer and its write is on
+    the wire. close() lets that write finish instead of cancelling it (CI lost a stream's success so)."""
+
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        assert isinstance(store, RedisHealthStore)
+        await succeed(store, 89)
+        for _ in range(1_000):  # a few loop turns: the flush task drains the buffer, then awaits Redis
+            if not store._pending:
+                break
+            await asyncio.sleep(0)
+        assert not store._pending and store._inflight
+        await store.close()
+        assert make().stats([89])[89]["uptime_last_5m"] == 100.0
+
+    run("redis", body, dataclasses.replace(CONFIG, flush_ms=0))
 
 
 def test_it_uses_redis_when_configured_and_serves_endpoint_stats_from_it() -> None:
