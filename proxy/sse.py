@@ -19,9 +19,11 @@ class SSEEvent(NamedTuple):
     data: str  # `data:` lines joined with "\n"; "[DONE]" is passed through untouched
 
 
+# A NamedTuple's own constructor checks its arguments in Python; tuple.__new__ builds the same object.
+_new_event = tuple.__new__
+
+
 def _parse_block(block: bytes) -> SSEEvent | None:
-    if block.startswith(b"data: ") and _LF not in block:  # the common case: one data line
-        return SSEEvent(None, block[6:].decode("utf-8", "replace"))
     event: str | None = None
     data_lines: list[bytes] = []
     for line in block.split(_LF):
@@ -68,7 +70,9 @@ class SSEDecoder:
         self._buf = buf[end + 2 :]
         events: list[SSEEvent] = []
         for block in buf[:end].split(_EVENT_END):
-            if block:
+            if block[:6] == b"data: " and _LF not in block:  # the common case, inlined: one data line
+                events.append(_new_event(SSEEvent, (None, block[6:].decode("utf-8", "replace"))))
+            elif block:
                 parsed = _parse_block(block)
                 if parsed is not None:
                     events.append(parsed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -26,16 +26,14 @@ from proxy.gateway.attempts import Delivered, Try, run_attempts
 from proxy.gateway.call import Call, Outcome
 from proxy.gateway.errors import GatewayError
 from proxy.gateway.http import Receive, Send, end_body, send_bytes, send_chunk, start_sse
+from proxy.gateway.relay import EventRelay
 from proxy.gateway.settle import release, settle
 from proxy.gateway.shape import DONE, KEEPALIVE, ChunkWriter
 from proxy.gateway.transcript import Transcript
 from proxy.gateway.upstream import upstream_call
-from proxy.plugins.tool_calls import ToolCallCollector
 from proxy.providers import get_adapter
-from proxy.providers.base import hide_reasoning
 from proxy.routing import Attempt
 from proxy.skins.base import StreamRenderer
-from proxy.sse import SSEDecoder
 from proxy.transport import TransportError, UpstreamResponse, transport
 
 T = TypeVar("T")
@@ -169,60 +167,43 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
         body = await response.read()
         raise adapter.map_error(response.status, response.headers, body)
     stream.response = response
-    parser = adapter.stream_parser()
-    decoder = SSEDecoder()
     writer = stream.writer = _writer(call, attempt)
-    outcome = Outcome(attempt=attempt, usage=None, streamed=True)
-    transcript = outcome.transcript = Transcript() if call.org.log_prompts else None
-    stream.outcome = outcome
-    exclude_reasoning = bool(call.req.body.get("reasoning", {}).get("exclude"))
+    outcome = stream.outcome = Outcome(attempt=attempt, usage=None, streamed=True)
+    outcome.transcript = Transcript() if call.org.log_prompts else None
+    relay = EventRelay(
+        adapter.stream_parser(),
+        writer,
+        outcome,
+        bound=output_bound(call, attempt.candidate),
+        exclude_reasoning=bool(call.req.body.get("reasoning", {}).get("exclude")),
+        web=call.web,
+    )
     chunks: AsyncIterator[bytes] = response.iter_chunks()
-    # The hold covers `bound` completion tokens; an honest upstream sends at most one content delta
-    # per token, so more deltas than that is an upstream ignoring max_tokens: stop it at the bound.
-    bound, pieces, capped = output_bound(call, attempt.candidate), dict[int, int](), False
-    tool_calls = ToolCallCollector()  # judged for the endpoint's tool-call quality (health)
-    while not capped:
+    while not relay.capped:
         try:
             data = await stream.keepalive(chunks.__anext__())
         except StopAsyncIteration:
             break
-        out: list[bytes] = []
-        for event in decoder.feed(data):
-            choices = parser.feed(event)
-            if choices:
-                if _count_deltas(pieces, choices) > bound:
-                    capped = True
-                    break
-                _observe(outcome, choices, first=not stream.content_sent and not out, exclude=exclude_reasoning)
-                tool_calls.feed(choices)
-                if call.web is not None:
-                    call.web.feed(choices)
-                if transcript is not None:
-                    transcript.feed(choices)
-                out.append(writer.choices(choices))
-        outcome.usage = parser.usage
-        outcome.upstream_id = parser.upstream_id
-        outcome.service_tier = parser.service_tier
+        out = relay.feed(data, first=not stream.content_sent)
         if out:
             if not stream.content_sent:
                 outcome.ttft_ms = int((time.perf_counter() - call.t0) * 1000)
                 await stream.start(attempt)
                 stream.content_sent = True
-            await stream.write(b"".join(out))
-    if capped:
+            await stream.write(out)
+    if relay.capped:
         response.close()  # the upstream stops generating (and billing) here
         outcome.finish_reason = outcome.native_finish_reason = "length"
         await stream.start(attempt)
         stream.content_sent = True
         await stream.write(writer.choices([{"index": 0, "delta": {}, "finish_reason": "length"}]))
     else:
-        tail = [writer.choices(c) for c in (parser.feed(e) for e in decoder.flush()) if c]
-        outcome.usage = parser.usage
+        tail = relay.flush()
         if tail:
             await stream.start(attempt)
             stream.content_sent = True
-            await stream.write(b"".join(tail))
-        if not parser.finished:
+            await stream.write(tail)
+        if not relay.finished:
             raise TransportError("disconnected", "Upstream ended the stream before it finished")
     file_notes = call.req.files.stream_annotations() if call.req.files is not None else []
     if file_notes and call.skin is None:  # the file-parser plugin's `file` annotations, on a delta of their own
@@ -239,7 +220,7 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
     await stream.write(writer.final(usage) + (DONE if call.skin is None else b""))
     await stream.close()
     return Delivered(
-        completion_tokens=usage["completion_tokens"], ttft_ms=outcome.ttft_ms, tool_calls=tool_calls.calls()
+        completion_tokens=usage["completion_tokens"], ttft_ms=outcome.ttft_ms, tool_calls=relay.tool_calls.calls()
     )
 
 
@@ -253,45 +234,6 @@ def _writer(call: Call, attempt: Attempt) -> StreamRenderer:
         provider_name=attempt.candidate.provider_name,
         legacy=call.req.legacy_completion,
     )
-
-
-def _count_deltas(pieces: dict[int, int], choices: Sequence[Any]) -> int:
-    """Count, per choice index, the deltas that carry content, reasoning or a tool call (each is at
-    least one token); returns the largest count."""
-    for choice in choices:
-        delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("reasoning") or delta.get("tool_calls"):
-            index = choice.get("index", 0)
-            key = index if isinstance(index, int) else 0
-            pieces[key] = pieces.get(key, 0) + 1
-    return max(pieces.values(), default=0)
-
-
-def _observe(outcome: Outcome, choices: Sequence[Any], *, first: bool, exclude: bool) -> None:
-    """Track what the client receives (for estimates and the record) and normalize the deltas."""
-    for choice in choices:
-        delta = choice.get("delta")
-        if delta is None:
-            delta = choice["delta"] = {}
-        if first:
-            delta.setdefault("role", "assistant")
-            first = False
-        if exclude:
-            hide_reasoning(choice)
-        content = delta.get("content")
-        if content:
-            outcome.delivered_chars += len(content)
-            outcome.has_output = True
-        reasoning = delta.get("reasoning")
-        if reasoning:
-            outcome.delivered_chars += len(reasoning)
-            outcome.has_output = True
-        for tool_call in delta.get("tool_calls") or ():
-            outcome.has_output = True
-            outcome.delivered_chars += len((tool_call.get("function") or {}).get("arguments") or "")
-        if choice.get("finish_reason"):
-            outcome.finish_reason = choice["finish_reason"]
-            outcome.native_finish_reason = choice.get("native_finish_reason") or choice["finish_reason"]
 
 
 async def _fail(stream: _Stream, attempt: Attempt, error: GatewayError) -> None:

@@ -165,28 +165,39 @@ class OpenAIStreamParser:
         out: list[ChunkChoice] = []
         for choice in obj.get("choices") or ():
             index = choice.get("index", 0)
-            delta = dict(choice.get("delta") or {})
-            alias = delta.pop("reasoning_content", None)
-            if alias and not delta.get("reasoning"):
-                delta["reasoning"] = alias
-            if delta.get("reasoning") and not delta.get("reasoning_details"):
-                delta["reasoning_details"] = text_details(delta["reasoning"])
-            if delta.get("tool_calls"):
-                delta["tool_calls"] = self._indexed(index, delta["tool_calls"])
-            if index not in self._started and delta:
-                self._started.add(index)
-                delta.setdefault("role", "assistant")
+            delta = choice.get("delta")
+            # Parsed just now and ours alone, so edited in place; most deltas are one text piece.
+            delta = delta if type(delta) is dict else dict(delta or {})
+            if index not in self._started:
+                if delta:
+                    self._started.add(index)
+                    delta.setdefault("role", "assistant")
+                self._normalize(index, delta)
+            elif len(delta) != 1 or "content" not in delta:
+                self._normalize(index, delta)
             native = choice.get("finish_reason")
             out.append(
                 {
                     "index": index,
                     "delta": delta,  # type: ignore[typeddict-item]
-                    "finish_reason": normalize_finish(native, has_tool_calls=index in self._tool_counts),  # type: ignore[typeddict-item]
+                    "finish_reason": None
+                    if native is None
+                    else normalize_finish(native, has_tool_calls=index in self._tool_counts),  # type: ignore[typeddict-item]
                     "native_finish_reason": native,
                     "logprobs": choice.get("logprobs"),
                 }
             )
         return out
+
+    def _normalize(self, index: int, delta: dict[str, Any]) -> None:
+        """Reasoning under OpenRouter's names, and tool-call fragments that all carry an index."""
+        alias = delta.pop("reasoning_content", None)
+        if alias and not delta.get("reasoning"):
+            delta["reasoning"] = alias
+        if delta.get("reasoning") and not delta.get("reasoning_details"):
+            delta["reasoning_details"] = text_details(delta["reasoning"])
+        if delta.get("tool_calls"):
+            delta["tool_calls"] = self._indexed(index, delta["tool_calls"])
 
     def _indexed(self, choice: int, fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Some compatible hosts omit `index` on tool-call fragments; a fragment with an id opens a call."""
