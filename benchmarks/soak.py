@@ -11,9 +11,8 @@ wrk runs in segments of `--segment` seconds (three non-streaming segments, then 
 streaming segment, repeated) until `--requests` have been answered. After each segment it prints
 the gateway's resident memory (VmRSS), Redis memory and the usage stream's backlog. At the end:
 RSS growth from the first sample after `--warmup` requests and one segment of each mode to the
-last (target: under 5%), the
-failures, the settlement worker's CPU per event, and what Redis holds per request once settlement
-has caught up. Exit status 1 if RSS grew 5% or more, or any request failed.
+last (target: under 5%), the failures, the settlement worker's CPU per event, and what Redis holds
+per request once settlement has caught up. Exit status 1 if RSS grew 5% or more, or any request failed.
 """
 
 from __future__ import annotations
