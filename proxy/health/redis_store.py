@@ -172,13 +172,13 @@ class RedisHealthStore(HealthStore):
         while True:
             await asyncio.sleep(self.config.snapshot_ms / 1000)
             try:
-                await self._refresh(background=True)
+                await self._refresh()
             except Exception:  # the request path reads Redis itself once the snapshot is stale
                 logger.warning("health snapshot refresh failed", exc_info=True)
 
     async def _background_write(self, reads: list[int]) -> list[Any]:
-        """A background task's write, shielded from the task's cancellation: once a batch has left the
-        buffer, only this write holds it, so close() waits for it rather than lose the records."""
+        """A write that drains the buffer, shielded from its caller's cancellation: once a batch has left
+        the buffer, only this write holds it, so close() waits for it rather than lose the records."""
         write = asyncio.ensure_future(self._write(reads))
         self._inflight.add(write)
         write.add_done_callback(self._inflight.discard)
@@ -230,14 +230,14 @@ class RedisHealthStore(HealthStore):
             return [rows[0] for rows in results[len(batch) :]]
         raise AssertionError("unreachable")
 
-    async def _refresh(self, *, background: bool = False) -> None:
+    async def _refresh(self) -> None:
         now = self._now_ms()
         cutoff = now - self.config.watch_ms
         for eid in [e for e, seen in self._watched.items() if seen < cutoff]:
             del self._watched[eid]
         ids = list(self._watched)
         touched = dict(self._touched)
-        rows = await (self._background_write(ids) if background else self._write(ids))
+        rows = await self._background_write(ids)
         snapshot: dict[int, _Entry | None] = {}
         for eid, row in zip(ids, rows, strict=True):
             if self._touched.get(eid) != touched.get(eid):
