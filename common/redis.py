@@ -28,6 +28,7 @@ import collections
 import functools
 import hashlib
 import weakref
+from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
@@ -43,6 +44,7 @@ WAIT_SECONDS = 5
 
 RedisError = redis.RedisError
 ResponseError = redis.ResponseError
+NoScriptError = redis.exceptions.NoScriptError
 Redis = redis.Redis
 AsyncRedis = aioredis.Redis
 
@@ -291,6 +293,20 @@ class HotConnection:
         if proto is None or proto.closed:
             proto = await self._connection()
         return await proto.send(_pack(args))
+
+    async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Several commands in one write, in order; each slot holds its reply or its ResponseError
+        (a NOSCRIPT among them is retried by the caller alone, as the others did run). A lost
+        connection raises."""
+        proto = self.proto
+        if proto is None or proto.closed:
+            proto = await self._connection()
+        waiters = [proto.send(_pack(tuple(command))) for command in commands]
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, redis.ResponseError):
+                raise result
+        return results
 
     async def _connection(self) -> _Protocol:
         if self.connecting is None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import logging
 import time
 from collections import deque
@@ -24,7 +26,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.redis import AsyncRedis, ResponseError, async_redis, async_script, script, sync_redis
+from common.redis import (
+    AsyncRedis,
+    HotConnection,
+    NoScriptError,
+    ResponseError,
+    async_redis,
+    async_script,
+    hot_connection,
+    script,
+    sync_redis,
+)
 from proxy.health.base import (
     SLOT_MS,
     EndpointHealth,
@@ -46,7 +58,14 @@ _VIEW_LUA = (_LUA_DIR / "view.lua").read_text()
 
 _KEY_TTL_MS = 2 * 86_400_000  # an endpoint nobody calls for two days forgets its history
 
+
+@functools.cache
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
 _Record = tuple[list[str], list[Any]]  # record.lua's KEYS and ARGV
+_Call = tuple[str, list[str], list[Any]]  # a script's source, KEYS and ARGV
 
 
 def _opt_float(raw: bytes | str) -> float | None:
@@ -198,13 +217,39 @@ class RedisHealthStore(HealthStore):
             batch.append(record)
         if not batch and not reads:
             return []
-        view_script, record_script = self._scripts()
-        client = self._client
-        assert client is not None
         # One call per endpoint: each touches only its own keys (one hash slot on a cluster).
         view_args = self._view_args(self._now_ms(), claim=claim)
-        calls = [(record_script, keys, args) for keys, args in batch]
-        calls += [(view_script, [endpoint(eid)], view_args) for eid in reads]
+        calls = [(_RECORD_LUA, keys, args) for keys, args in batch]
+        calls += [(_VIEW_LUA, [endpoint(eid)], view_args) for eid in reads]
+        hot = hot_connection(self.url)
+        results = await (self._run_hot(hot, calls) if hot is not None else self._run_pipeline(calls))
+        return [rows[0] for rows in results[len(batch) :]]
+
+    @staticmethod
+    async def _run_hot(hot: HotConnection, calls: list[_Call]) -> list[Any]:
+        """On the gateway's pipelined connection (a redis-py pipeline cost 4-5% of a request's CPU:
+        benchmarks/gateway.py --profile). Only the calls that met NOSCRIPT (a restarted or flushed
+        Redis) run again: the others did run, and a record must not count twice."""
+        commands = [("EVALSHA", _sha(source), len(keys), *keys, *args) for source, keys, args in calls]
+        results = await hot.execute_many(commands)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            for source in dict.fromkeys(calls[i][0] for i in missing):
+                await hot.execute("SCRIPT", "LOAD", source)
+            again = await hot.execute_many([commands[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _run_pipeline(self, calls: list[_Call]) -> list[Any]:
+        """Through redis-py (a cluster, or TLS): one pipeline, scripts loaded once per client."""
+        view_script, record_script = self._scripts()
+        scripts = {_VIEW_LUA: view_script, _RECORD_LUA: record_script}
+        client = self._client
+        assert client is not None
         direct = isinstance(client, AsyncRedis)  # a single server (cluster pipelines queue EVAL instead)
         if direct and self._loaded is not client:
             for source in (_VIEW_LUA, _RECORD_LUA):  # once per client, so a batch never meets NOSCRIPT halfway
@@ -212,22 +257,20 @@ class RedisHealthStore(HealthStore):
             self._loaded = client
         for retry in (False, True):
             pipe = client.pipeline(transaction=False)
-            for called, keys, args in calls:
+            for source, keys, args in calls:
                 if direct:
                     # Queued as bare EVALSHA: a pipeline holding scripts would first ask SCRIPT EXISTS,
                     # one more round trip per batch. A NOSCRIPT (Redis restarted) reloads and retries.
-                    pipe.evalsha(called.sha, len(keys), *keys, *args)
+                    pipe.evalsha(_sha(source), len(keys), *keys, *args)
                 else:
-                    await called(keys=keys, args=args, client=pipe)
+                    await scripts[source](keys=keys, args=args, client=pipe)
             try:
-                results = await pipe.execute()
+                return list(await pipe.execute())
             except ResponseError as exc:
-                if retry or not direct or type(exc).__name__ != "NoScriptError":
+                if retry or not direct or not isinstance(exc, NoScriptError):
                     raise
                 for source in (_VIEW_LUA, _RECORD_LUA):
                     await client.script_load(source)
-                continue
-            return [rows[0] for rows in results[len(batch) :]]
         raise AssertionError("unreachable")
 
     async def _refresh(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from common.redis import hot_connection, sync_redis
 from proxy.health import (
     HealthConfig,
     HealthStore,
@@ -348,31 +349,25 @@ def test_it_shares_state_between_two_gateway_processes_through_redis() -> None:
 
 
 class _RoundTrips:
-    """Counts what a store sends to Redis: single commands and pipelines (one round trip each)."""
+    """Counts what a store sends to Redis on the gateway's pipelined connection: each batch is one
+    write (one round trip), named by the commands in it."""
 
     def __init__(self, store: RedisHealthStore) -> None:
-        assert store._client is not None
+        hot = hot_connection(store.url)
+        assert hot is not None
         self.commands: list[str] = []
-        client = store._client
-        command, pipeline = client.execute_command, client.pipeline
+        execute, execute_many = hot.execute, hot.execute_many
 
-        async def counting(*args: Any, **kwargs: Any) -> Any:
+        async def counting(*args: Any) -> Any:
             self.commands.append(str(args[0]))
-            return await command(*args, **kwargs)
+            return await execute(*args)
 
-        def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = pipeline(*args, **kwargs)
-            execute = pipe.execute
+        async def counting_many(commands: Any) -> Any:
+            self.commands.append("batch:" + ",".join(sorted({str(c[0]) for c in commands})))
+            return await execute_many(commands)
 
-            async def run(*a: Any, **k: Any) -> Any:
-                self.commands.append("pipeline:" + ",".join(sorted({str(c[0][0]) for c in pipe.command_stack})))
-                return await execute(*a, **k)
-
-            pipe.execute = run
-            return pipe
-
-        client.execute_command = counting  # type: ignore[method-assign]
-        client.pipeline = counted_pipeline  # type: ignore[method-assign]
+        hot.execute = counting  # type: ignore[method-assign]
+        hot.execute_many = counting_many  # type: ignore[method-assign]
 
 
 def test_it_keeps_the_request_path_off_redis() -> None:
@@ -385,7 +380,7 @@ def test_it_keeps_the_request_path_off_redis() -> None:
         trips = _RoundTrips(store)
         # Endpoints never seen: one pipelined read for all of them.
         view = await store.view(range(1, 11))
-        assert trips.commands == ["pipeline:EVALSHA"]
+        assert trips.commands == ["batch:EVALSHA"]
         assert [eid for eid in range(1, 6) if view.get(eid).circuit_open] == [3, 4, 5]
         # Once the snapshot is fresh, a view is served in process and a success is only buffered.
         await store.flush()
@@ -394,19 +389,19 @@ def test_it_keeps_the_request_path_off_redis() -> None:
         assert [eid for eid in range(1, 6) if view.get(eid).circuit_open] == [3, 4, 5]
         await store.record(9, ok=True, latency_ms=1)
         assert trips.commands == []
-        # The background flush writes it within flush_ms, in one pipeline.
+        # The background flush writes it within flush_ms, in one batch.
         for _ in range(100):
             if trips.commands:
                 break
             await asyncio.sleep(0.005)
-        assert trips.commands == ["pipeline:EVALSHA"]
+        assert trips.commands == ["batch:EVALSHA"]
         assert store.stats([9])[9]["uptime_last_5m"] == 100.0
         # A failure is written at once and read back: this process's next view already has it.
         trips.commands.clear()
         await fail(store, 2)
-        assert trips.commands == ["pipeline:EVALSHA"]
+        assert trips.commands == ["batch:EVALSHA"]
         assert (await store.view([2])).get(2).circuit_open is True
-        assert trips.commands == ["pipeline:EVALSHA"]
+        assert trips.commands == ["batch:EVALSHA"]
 
     run("redis", body)
 
@@ -436,7 +431,7 @@ def test_a_batch_reloads_its_scripts_after_a_redis_restart(monkeypatch: pytest.M
 
     from proxy.health import redis_store
 
-    # Sources no Redis has seen (a nonce in a comment), as after a restart; the store believes them loaded.
+    # Sources no Redis has seen (a nonce in a comment), as after a restart.
     nonce = f"\n-- {uuid.uuid4()}\n"
     monkeypatch.setattr(redis_store, "_VIEW_LUA", redis_store._VIEW_LUA + nonce)
     monkeypatch.setattr(redis_store, "_RECORD_LUA", redis_store._RECORD_LUA + nonce)
@@ -444,10 +439,34 @@ def test_a_batch_reloads_its_scripts_after_a_redis_restart(monkeypatch: pytest.M
     async def body(make: StoreFactory, clock: Clock) -> None:
         store = make()
         assert isinstance(store, RedisHealthStore)
-        store._scripts()
-        store._loaded = store._client
         await fail(store, 55, times=CONFIG.cb_failures)
         assert (await store.view([55])).get(55).circuit_open
+
+    run("redis", body)
+
+
+def test_only_the_calls_that_met_noscript_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose records ran but whose view met NOSCRIPT: rerunning the whole batch would count
+    the records twice (record.lua is not idempotent)."""
+    import uuid
+
+    from proxy.health import redis_store
+    from proxy.health.keys import endpoint
+
+    monkeypatch.setattr(redis_store, "_VIEW_LUA", redis_store._VIEW_LUA + f"\n-- {uuid.uuid4()}\n")
+    sync_redis(settings.REDIS_URL).script_load(redis_store._RECORD_LUA)
+
+    async def body(make: StoreFactory, clock: Clock) -> None:
+        store = make()
+        assert isinstance(store, RedisHealthStore)
+        await store.record(5601, ok=True, latency_ms=1)
+        await store.record(5601, ok=True, latency_ms=1)
+        assert len(store._pending) == 2  # buffered: the view below writes them in its batch
+        trips = _RoundTrips(store)
+        await store.view([5601])
+        assert trips.commands == ["batch:EVALSHA", "SCRIPT", "batch:EVALSHA"]
+        counts = sync_redis(settings.REDIS_URL).hgetall(f"{endpoint(5601)}:mok")
+        assert sum(int(n) for n in counts.values()) == 2
 
     run("redis", body)
 
