@@ -13,7 +13,7 @@ from typing import Any
 from proxy.gateway.call import Outcome
 from proxy.plugins.tool_calls import ToolCallCollector
 from proxy.plugins.web import WebSearch
-from proxy.providers.base import StreamParser, hide_reasoning
+from proxy.providers.base import ProviderError, StreamParser, hide_reasoning
 from proxy.skins.base import StreamRenderer
 from proxy.sse import SSEDecoder
 
@@ -29,6 +29,7 @@ class EventRelay:
         "_pieces",
         "_web",
         "capped",
+        "error",
         "outcome",
         "tool_calls",
         "writer",
@@ -53,26 +54,33 @@ class EventRelay:
         self._exclude = exclude_reasoning
         self._web = web
         self.capped = False
+        # An error event the upstream sent inside the stream: raised by the caller after it has sent
+        # what came before it in the same read (one read may hold both).
+        self.error: ProviderError | None = None
         self.tool_calls = ToolCallCollector()  # judged for the endpoint's tool-call quality (health)
 
     def feed(self, data: bytes, *, first: bool) -> bytes:
         """The chunks for one read (b"" when it completed no event with choices). `first`: nothing has
-        reached the client yet, so the first delta gets its `role`. Stops at the bound (`capped`)."""
+        reached the client yet, so the first delta gets its `role`. Stops at the bound (`capped`) and
+        at an error event (`error`), returning what came before either."""
         parser, outcome, transcript = self._parser, self.outcome, self.outcome.transcript
         out: list[bytes] = []
-        for event in self._decoder.feed(data):
-            choices = parser.feed(event)
-            if choices:
-                if _over_bound(self._pieces, choices, self._bound):
-                    self.capped = True
-                    break
-                if _observe(outcome, choices, first=first and not out, exclude=self._exclude):
-                    self.tool_calls.feed(choices)
-                if self._web is not None:
-                    self._web.feed(choices)
-                if transcript is not None:
-                    transcript.feed(choices)
-                out.append(self.writer.choices(choices))
+        try:
+            for event in self._decoder.feed(data):
+                choices = parser.feed(event)
+                if choices:
+                    if _over_bound(self._pieces, choices, self._bound):
+                        self.capped = True
+                        break
+                    if _observe(outcome, choices, first=first and not out, exclude=self._exclude):
+                        self.tool_calls.feed(choices)
+                    if self._web is not None:
+                        self._web.feed(choices)
+                    if transcript is not None:
+                        transcript.feed(choices)
+                    out.append(self.writer.choices(choices))
+        except ProviderError as exc:
+            self.error = exc
         outcome.usage = parser.usage
         outcome.upstream_id = parser.upstream_id
         outcome.service_tier = parser.service_tier

@@ -191,6 +191,9 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
                 await stream.start(attempt)
                 stream.content_sent = True
             await stream.write(out)
+        if relay.error is not None:
+            response.close()  # mid-answer: this connection is not reused
+            raise relay.error
     if relay.capped:
         response.close()  # the upstream stops generating (and billing) here
         outcome.finish_reason = outcome.native_finish_reason = "length"
