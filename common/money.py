@@ -31,8 +31,11 @@ def nanos_to_usd(nanos: int) -> Decimal:
 
 
 def nanos_to_usd_number(nanos: int) -> float:
-    """For JSON responses only (OpenRouter shows money as USD numbers); never fed back into money."""
-    return float(Decimal(nanos) / NANOS_PER_USD)
+    """For JSON responses only (OpenRouter shows money as USD numbers); never fed back into money.
+
+    int / int is correctly rounded in Python, so this is the float nearest the exact amount, as
+    `float(Decimal(nanos) / NANOS_PER_USD)` is, at a fifth of the cost (it runs four times per answer)."""
+    return nanos / NANOS_PER_USD
 
 
 def price_per_token_str(nanos_per_mtok: int) -> str:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.pricing import PriceCard, Usage, cost_nanos, worst_case_nanos
-from common.money import fee_nanos, price_per_token_str, usd_to_nanos
+from common.money import fee_nanos, nanos_to_usd_number, price_per_token_str, usd_to_nanos
 
 GPT4O = PriceCard(prompt=2_500_000_000, completion=10_000_000_000, cache_read=1_250_000_000)
 
@@ -62,3 +62,8 @@ def test_worst_case_always_covers_the_actual_cost(prompt: int, completion: int, 
     actual = cost_nanos(Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached), card)
     assert actual <= worst_case_nanos(prompt_tokens=prompt, max_completion_tokens=completion, price=card)
     assert actual >= 0
+
+
+@given(st.integers(min_value=-(10**19), max_value=10**19))
+def test_usd_numbers_in_json_are_the_float_nearest_the_exact_amount(nanos: int) -> None:
+    assert nanos_to_usd_number(nanos) == float(Decimal(nanos) / 1_000_000_000)
