@@ -384,7 +384,7 @@ PROFILE_PARTS = (
     ("admission", "gateway/admission.py"),
     ("settle", "gateway/settle.py"),
     ("redis client", "redis/"),
-    ("aiohttp (upstream)", "aiohttp/"),
+    ("upstream client", "proxy/transport.py"),
     ("uvicorn / ASGI server", "uvicorn/"),
 )
 

@@ -41,7 +41,7 @@ def dumps(value: Any) -> bytes:
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup: aiohttp gives a CIMultiDict, tests give a plain dict."""
+    """Case-insensitive lookup: the transport gives lower-case names, tests and callers any case."""
     value = headers.get(name)
     if value is not None:
         return value
