@@ -186,7 +186,17 @@ def hot_connection(url: str | None = None) -> HotConnection | None:
 
 
 def _pack(args: tuple[Any, ...]) -> bytes:
-    """RESP for one command (what redis-py's Encoder accepts: bytes, str, int, float)."""
+    """RESP for one command (what redis-py's Encoder accepts: bytes, str, int, float).
+
+    hiredis packs in C at half the cost of the loop below (4.6 us for an admit's 26 arguments):
+    the loop is only for what it refuses, subclasses such as IntEnum, and the error for the rest."""
+    try:
+        return cast(bytes, hiredis.pack_command(args))
+    except TypeError:
+        return _pack_each(args)
+
+
+def _pack_each(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
         kind = type(arg)  # exact types first: this runs ~25 times per admit and finish

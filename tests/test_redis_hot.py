@@ -189,6 +189,13 @@ def test_numbers_are_sent_as_their_digits() -> None:
     assert run(main) == [b"k", b"3", b"1.5", b"-9223372036854775808"]
 
 
+def test_text_goes_as_utf_8_and_bytes_as_they_are() -> None:
+    async def main() -> Any:
+        return await hot_script(ECHO)(keys=["k"], args=["café", b"\xff\x00", 2.5e-7])
+
+    assert run(main) == [b"k", "café".encode(), b"\xff\x00", b"2.5e-07"]
+
+
 def test_a_refused_handshake_leaves_no_connection_behind() -> None:
     client = sync_redis()
 
