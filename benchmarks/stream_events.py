@@ -66,10 +66,7 @@ def _relay(data: bytes) -> Any:
     except ImportError:
         return _relay_before(data, writer, outcome)
     relay = EventRelay(OpenAIStreamParser(), writer, outcome, bound=10**6)
-    out = [relay.feed(data, first=True)]
-    while getattr(relay, "held", False):  # the first delta leaves alone (checkouts since issue 14's fourth round)
-        out.append(relay.feed(b"", first=False))
-    return b"".join(out) + relay.flush()
+    return relay.feed(data, first=True) + relay.flush()
 
 
 def _relay_before(data: bytes, writer: Any, outcome: Any) -> bytes:

@@ -15,7 +15,7 @@ from proxy.plugins.tool_calls import ToolCallCollector
 from proxy.plugins.web import WebSearch
 from proxy.providers.base import ProviderError, StreamParser, hide_reasoning
 from proxy.skins.base import StreamRenderer
-from proxy.sse import SSEDecoder, SSEEvent
+from proxy.sse import SSEDecoder
 
 
 class EventRelay:
@@ -25,7 +25,6 @@ class EventRelay:
         "_bound",
         "_decoder",
         "_exclude",
-        "_held",
         "_parser",
         "_pieces",
         "_web",
@@ -55,7 +54,6 @@ class EventRelay:
         self._exclude = exclude_reasoning
         self._web = web
         self.capped = False
-        self._held: list[SSEEvent] = []  # decoded, not yet relayed: what followed the first delta
         # An error event the upstream sent inside the stream: raised by the caller after it has sent
         # what came before it in the same read (one read may hold both).
         self.error: ProviderError | None = None
@@ -63,17 +61,12 @@ class EventRelay:
 
     def feed(self, data: bytes, *, first: bool) -> bytes:
         """The chunks for one read (b"" when it completed no event with choices). `first`: nothing has
-        reached the client yet, so the first delta gets its `role` and leaves alone: the events after
-        it in the same read are `held` for the next call (feed b"" for them), so a read holding a whole
-        burst does not delay the first token by the time it takes to relay the rest. Stops at the bound
-        (`capped`) and at an error event (`error`), returning what came before either."""
+        reached the client yet, so the first delta gets its `role`. Stops at the bound (`capped`) and
+        at an error event (`error`), returning what came before either."""
         parser, outcome, transcript = self._parser, self.outcome, self.outcome.transcript
         out: list[bytes] = []
-        events = self._decoder.feed(data) if data else []
-        if self._held:
-            events, self._held = self._held + events, []
         try:
-            for n, event in enumerate(events):
+            for event in self._decoder.feed(data):
                 choices = parser.feed(event)
                 if choices:
                     if _over_bound(self._pieces, choices, self._bound):
@@ -86,20 +79,12 @@ class EventRelay:
                     if transcript is not None:
                         transcript.feed(choices)
                     out.append(self.writer.choices(choices))
-                    if first:
-                        self._held = events[n + 1 :]
-                        break
         except ProviderError as exc:
             self.error = exc
         outcome.usage = parser.usage
         outcome.upstream_id = parser.upstream_id
         outcome.service_tier = parser.service_tier
         return b"".join(out)
-
-    @property
-    def held(self) -> bool:
-        """Events of an earlier read wait to be relayed (call feed(b"") before reading more)."""
-        return bool(self._held)
 
     @property
     def finished(self) -> bool:

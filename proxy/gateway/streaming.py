@@ -180,13 +180,10 @@ async def _attempt(stream: _Stream, current: Try) -> Delivered:
     )
     chunks: AsyncIterator[bytes] = response.iter_chunks()
     while not relay.capped:
-        if relay.held:
-            data = b""
-        else:
-            try:
-                data = await stream.keepalive(chunks.__anext__())
-            except StopAsyncIteration:
-                break
+        try:
+            data = await stream.keepalive(chunks.__anext__())
+        except StopAsyncIteration:
+            break
         out = relay.feed(data, first=not stream.content_sent)
         if out:
             if not stream.content_sent:
